@@ -36,7 +36,13 @@ from opentelemetry.trace import SpanKind
 from bosun_common import metrics, telemetry
 from bosun_common.codec import DecodeError, Envelope, Message, decode, encode, wrap
 from bosun_common.messages import DeadLetter
-from bosun_common.streams import DEAD_LETTERS, DEFAULT_LAYOUT, BusLayout, KVSpec, StreamSpec, dead_letter_subject
+from bosun_common.streams import (
+    DEFAULT_LAYOUT,
+    BusLayout,
+    KVSpec,
+    StreamSpec,
+    dead_letter_subject,
+)
 
 log = logging.getLogger("bosun.bus")
 
@@ -176,7 +182,9 @@ class Bus:
         self, subject: str, message: Message, *, key: str, msg_id: str | None = None
     ) -> js_api.PubAck:
         """Publish and wait for JetStream's ack. A duplicate `msg_id` is acked, not stored twice."""
-        with telemetry.tracer().start_as_current_span(f"publish {message.KIND}", kind=SpanKind.PRODUCER) as span:
+        with telemetry.tracer().start_as_current_span(
+            f"publish {message.KIND}", kind=SpanKind.PRODUCER
+        ) as span:
             span.set_attribute("messaging.destination.name", subject)
             payload, headers = self._prepare(subject, message, key, msg_id)
             return await self.js.publish(subject, payload, headers=headers)
@@ -335,7 +343,9 @@ class Consumer:
         ) as span:
             span.set_attribute("messaging.destination.name", msg.subject)
             span.set_attribute("messaging.consumer.group.name", self.durable)
-            delivery = Delivery(subject=msg.subject, envelope=envelope, headers=headers, num_delivered=delivered)
+            delivery = Delivery(
+                subject=msg.subject, envelope=envelope, headers=headers, num_delivered=delivered
+            )
             try:
                 await self.handler(message, delivery)
             except Reject as exc:
@@ -350,7 +360,11 @@ class Consumer:
                     return
                 if not isinstance(exc, Retry):
                     log.exception("consumer %s: handler failed on %s", self.durable, msg.subject)
-                delay = exc.delay if isinstance(exc, Retry) and exc.delay is not None else backoff_delay(delivered)
+                delay = (
+                    exc.delay
+                    if isinstance(exc, Retry) and exc.delay is not None
+                    else backoff_delay(delivered)
+                )
                 metrics.MESSAGES_RETRIED.labels(self.bus.service, message.KIND).inc()
                 await msg.nak(delay=delay)
                 return

@@ -2,13 +2,15 @@
 
 The bucket's TTL is the lease's TTL. A holder creates the key (only if absent)
 and renews it with compare-and-set on the revision it holds, every TTL/3. If the
-holder dies, the key expires and a standby's `create` succeeds within the TTL.
+holder dies, the key expires at most a TTL later, and a standby, which retries
+every TTL/10, takes it within the TTL of the kill (plus the server's expiry sweep).
 A holder that fails to renew (someone else holds the key) steps down at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -85,10 +87,10 @@ class Lease:
                     log.warning("lease %s: %s", self.name, exc)
                     self._revision = None
                     metrics.LEADER.labels(self.service, self.name).set(0)
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.ttl / 3)
-                except TimeoutError:
-                    pass
+                # Leaders renew at TTL/3; standbys poll faster so a handover is quick.
+                interval = self.ttl / 3 if self.is_leader else self.ttl / 10
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
         finally:
             await self.release()
 

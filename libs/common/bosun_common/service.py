@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -72,7 +72,7 @@ class ServiceContext:
         return Lease(kv, lease_name, self.settings.replica_id, LEASES.ttl_seconds, service=self.name)
 
 
-Body = Callable[[ServiceContext], Awaitable[None]]
+Body = Callable[[ServiceContext], Coroutine[object, object, None]]
 
 
 async def serve_http(ctx: ServiceContext) -> web.AppRunner:
@@ -95,9 +95,9 @@ async def serve_http(ctx: ServiceContext) -> web.AppRunner:
     await runner.setup()
     site = web.TCPSite(runner, ctx.settings.http_host, ctx.settings.http_port)
     await site.start()
-    server = site._server
-    if server is not None and getattr(server, "sockets", None):
-        ctx.http_port = server.sockets[0].getsockname()[1]
+    sockets = getattr(site._server, "sockets", None) or []
+    if sockets:
+        ctx.http_port = sockets[0].getsockname()[1]
     return runner
 
 
@@ -120,7 +120,7 @@ async def run_service_async(name: str, body: Body, settings: ServiceSettings | N
         loop.add_signal_handler(sig, ctx.stop.set)
     runner = await serve_http(ctx)
     log.info("%s started", name, extra={"fields": {"http_port": ctx.http_port, "nats": settings.nats_url}})
-    task = asyncio.create_task(body(ctx), name=f"{name} body")
+    task: asyncio.Task[None] = asyncio.create_task(body(ctx), name=f"{name} body")
     stop_wait = asyncio.create_task(ctx.stop.wait())
     done, _ = await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
     if task in done and task.exception() is not None:
@@ -133,6 +133,8 @@ async def run_service_async(name: str, body: Body, settings: ServiceSettings | N
         await asyncio.gather(task, return_exceptions=True)
     await runner.cleanup()
     log.info("%s stopped", name)
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise SystemExit(1)
 
 
 def run_service(name: str, body: Body) -> None:

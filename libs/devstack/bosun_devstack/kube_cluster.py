@@ -103,7 +103,12 @@ class KubeCluster:
             server=True,
         )
         self.admin = certs.issue(
-            self.ca, self.pki, "admin", common_name="bosun-admin", organizations=("system:masters",), client=True
+            self.ca,
+            self.pki,
+            "admin",
+            common_name="bosun-admin",
+            organizations=("system:masters",),
+            client=True,
         )
         self.sa = certs.make_service_account_keys(self.pki)
 
@@ -129,7 +134,9 @@ class KubeCluster:
                     },
                 }
             ],
-            "contexts": [{"name": "bosun-local", "context": {"cluster": "bosun-local", "user": "bosun-admin"}}],
+            "contexts": [
+                {"name": "bosun-local", "context": {"cluster": "bosun-local", "user": "bosun-admin"}}
+            ],
             "current-context": "bosun-local",
         }
         self.kubeconfig.write_text(yaml.safe_dump(config))
@@ -222,7 +229,14 @@ class KubeCluster:
         )
         self._proc(
             "kube-scheduler",
-            [kubeconfig, "--leader-elect=false", "--secure-port=0", "--kube-api-qps=200", "--kube-api-burst=400", "--v=1"],
+            [
+                kubeconfig,
+                "--leader-elect=false",
+                "--secure-port=0",
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+                "--v=1",
+            ],
         )
         self._proc(
             "kwok",
@@ -244,7 +258,9 @@ class KubeCluster:
         path.write_text((Path(__file__).parent / "kwok.yaml").read_text())
         return path
 
-    def kubectl(self, *args: str, input_text: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input_text: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.binaries["kubectl"]), f"--kubeconfig={self.kubeconfig}", *args],
             input=input_text,

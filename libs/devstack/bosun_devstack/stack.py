@@ -33,7 +33,9 @@ class LocalStack:
 
     @classmethod
     @contextlib.contextmanager
-    def up(cls, workdir: Path | None = None, *, with_kube: bool = True, keep: bool = False) -> Iterator[LocalStack]:
+    def up(
+        cls, workdir: Path | None = None, *, with_kube: bool = True, keep: bool = False
+    ) -> Iterator[LocalStack]:
         owned_dir = workdir is None
         root = workdir or Path(tempfile.mkdtemp(prefix="bosun-stack-"))
         root.mkdir(parents=True, exist_ok=True)

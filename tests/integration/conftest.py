@@ -1,0 +1,66 @@
+"""Session fixtures: one real NATS and one real control plane for the whole run.
+
+`NATS_URL` or `KUBECONFIG` set in the environment point the tests at existing
+servers instead. Every process started here is stopped at the end of the
+session, and dies with pytest if pytest is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from bosun_common.bus import Bus
+from bosun_common.kube import KubeClient
+from bosun_devstack.stack import LocalStack
+
+PROGRAMS = Path(__file__).parent / "programs"
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack.up(Path(tempfile.mkdtemp(prefix="bosun-test-"))) as local:
+        yield local
+
+
+@pytest.fixture(scope="session")
+def nats_url(stack: LocalStack) -> str:
+    return stack.nats_url
+
+
+@pytest.fixture
+async def bus(nats_url: str) -> AsyncIterator[Bus]:
+    connected = await Bus.connect(nats_url, service="tests")
+    await connected.provision()
+    yield connected
+    await connected.close()
+
+
+@pytest.fixture
+async def kube(stack: LocalStack) -> AsyncIterator[KubeClient]:
+    client = await KubeClient.from_env(str(stack.kubeconfig), user_agent="bosun-tests")
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix so tests sharing the session stack never collide."""
+    return uuid.uuid4().hex[:8]
+
+
+def start_program(name: str, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Run `tests/integration/programs/<name>.py` as a separate OS process."""
+    return subprocess.Popen(
+        [sys.executable, str(PROGRAMS / f"{name}.py"), *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
