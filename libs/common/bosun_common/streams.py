@@ -104,3 +104,29 @@ def object_subject(prefix: str, api_version: str, kind: str, namespace: str | No
 
 def dead_letter_subject(original_subject: str) -> str:
     return f"{DEAD_LETTER_PREFIX}.{original_subject}"
+
+
+# -- plans and outcomes ---------------------------------------------------------
+# The k8s-actuator consumes `plans.k8s.>`, the cloud-actuator `plans.cloud.>`.
+# The last token is the partition key, so one key's plans stay in order.
+
+
+def k8s_plan_subject(planner: str, key: str) -> str:
+    return f"plans.k8s.{token(planner)}.{token(key)}"
+
+
+def cloud_plan_subject(key: str) -> str:
+    return f"plans.cloud.{token(key)}"
+
+
+def k8s_outcome_subject(planner: str, key: str) -> str:
+    return f"outcomes.k8s.{token(planner)}.{token(key)}"
+
+
+def cloud_outcome_subject(key: str) -> str:
+    return f"outcomes.cloud.{token(key)}"
+
+
+def state_subject_filter(api_version: str, kind: str) -> str:
+    """Every object of one kind in STATE (or CHANGES, with prefix `changes`)."""
+    return f"state.{token(api_version)}.{token(kind)}.>"
