@@ -1,0 +1,172 @@
+"""Where pods go in a simulation: existing nodes, and NodeClaims opened by the simulation.
+
+`SimNode` is an existing node or an in-flight NodeClaim (fixed allocatable);
+`SimClaim` is a NodeClaim the simulation opened, whose instance-type options
+narrow with every pod added. `finalize` turns a SimClaim into the NodeClaim to
+create: its options sorted by the cheapest compatible available offering and
+truncated to 600, and the launch the provider would pick (spot when allowed
+and available, without spot types dearer than the cheapest on-demand one, and
+exotic types only when nothing else fits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from bosun_common.catalog import (
+    CAPACITY_TYPE_ON_DEMAND,
+    CAPACITY_TYPE_RESERVED,
+    CAPACITY_TYPE_SPOT,
+    LABEL_CAPACITY_TYPE,
+    LABEL_INSTANCE_TYPE,
+    LABEL_ZONE,
+    InstanceType,
+)
+
+from node_planner.provisioning.instance_types import MAX_INSTANCE_TYPES, BoolArray, IntArray, PoolTypes
+from node_planner.scheduling.objects import HostPort, Node, Pod
+from node_planner.scheduling.requirements import Requirement, Requirements
+from node_planner.scheduling.taints import Taint
+
+
+@dataclass(eq=False)
+class SimNode:
+    """An existing node (or in-flight NodeClaim) with what is already on it."""
+
+    node: Node
+    requirements: Requirements
+    free: IntArray
+    taints: list[Taint]
+    pods: list[Pod] = field(default_factory=list)
+    host_ports: list[HostPort] = field(default_factory=list)
+    volumes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+
+@dataclass(eq=False)
+class SimClaim:
+    """A NodeClaim opened by the simulation."""
+
+    index: int
+    pool: PoolTypes
+    pool_index: int
+    hostname: str
+    requirements: Requirements
+    options: BoolArray
+    requests: IntArray
+    pods: list[Pod] = field(default_factory=list)
+    host_ports: list[HostPort] = field(default_factory=list)
+    min_values_relaxed: bool = False
+
+    @property
+    def nodepool(self) -> str:
+        return self.pool.nodepool.name
+
+
+@dataclass(frozen=True)
+class Launch:
+    instance_type: str
+    zone: str
+    capacity_type: str
+    price: float
+
+
+@dataclass
+class NewNodeClaim:
+    """A NodeClaim to create: the NodePool, the ordered options, the launch choice, the pods."""
+
+    nodepool: str
+    instance_types: list[str]
+    requirements: Requirements
+    launch: Launch
+    pods: list[Pod]
+    requests: dict[str, int]
+    hostname: str
+    min_values_relaxed: bool = False
+
+
+EXOTIC_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "aws.amazon.com/neuron", "habana.ai/gaudi")
+
+
+def is_exotic(instance_type: InstanceType) -> bool:
+    """GPUs, accelerators and bare metal: used only when nothing ordinary fits."""
+    if any(name in instance_type.capacity for name in EXOTIC_RESOURCES):
+        return True
+    return instance_type.name.endswith(".metal") or "metal" in instance_type.labels.get("karpenter.k8s.aws/instance-size", "")
+
+
+def order_options(pool: PoolTypes, requirements: Requirements, options: BoolArray) -> list[int]:
+    """Option indices by cheapest compatible available offering, then name."""
+    prices = pool.offering_prices(requirements)
+    indices = np.flatnonzero(options)
+    return sorted((int(i) for i in indices), key=lambda i: (prices[i], pool.types[i].name))
+
+
+def choose_launch(pool: PoolTypes, requirements: Requirements, ordered: list[int]) -> Launch | None:
+    """What the provider would launch: capacity type reserved > spot > on-demand, then the cheapest offering."""
+    zone_req = requirements.get_or_exists(LABEL_ZONE)
+    ct_req = requirements.get_or_exists(LABEL_CAPACITY_TYPE)
+    offers: dict[str, list[tuple[float, str, int, str]]] = {}
+    for i in ordered:
+        for offering in pool.types[i].offerings:
+            if offering.available and zone_req.has(offering.zone) and ct_req.has(offering.capacityType):
+                offers.setdefault(offering.capacityType, []).append((offering.price, pool.types[i].name, i, offering.zone))
+    for capacity_type in (CAPACITY_TYPE_RESERVED, CAPACITY_TYPE_SPOT, CAPACITY_TYPE_ON_DEMAND, *sorted(offers)):
+        candidates = offers.get(capacity_type)
+        if not candidates:
+            continue
+        if capacity_type == CAPACITY_TYPE_SPOT and offers.get(CAPACITY_TYPE_ON_DEMAND):
+            cheapest_on_demand = min(c[0] for c in offers[CAPACITY_TYPE_ON_DEMAND])
+            candidates = [c for c in candidates if c[0] <= cheapest_on_demand] or candidates
+        ordinary = [c for c in candidates if not is_exotic(pool.types[c[2]])]
+        candidates = ordinary or candidates
+        price, name, _, zone = min(candidates)
+        return Launch(name, zone, capacity_type, price)
+    return None
+
+
+def min_values_error(pool: PoolTypes, requirements: Requirements, options: BoolArray) -> str | None:
+    """Which requirement's minValues the options no longer satisfy, or None."""
+    for key, requirement in requirements.items():
+        if requirement.min_values is None:
+            continue
+        distinct = int(options.sum()) if key == LABEL_INSTANCE_TYPE else pool.distinct_values(key, options)
+        if distinct < requirement.min_values:
+            return f"minValues requirement not met for {key}: {distinct} < {requirement.min_values}"
+    return None
+
+
+def finalize(claim: SimClaim, resources_names: list[str], strict_min_values: bool) -> NewNodeClaim | str:
+    """The NodeClaim to create for `claim`, or why it cannot be created."""
+    pool = claim.pool
+    ordered = order_options(pool, claim.requirements, claim.options)
+    truncated = ordered[:MAX_INSTANCE_TYPES]
+    relaxed = claim.min_values_relaxed
+    if len(truncated) < len(ordered):
+        mask = np.zeros(pool.size, dtype=np.bool_)
+        mask[truncated] = True
+        error = min_values_error(pool, claim.requirements, mask)
+        if error and strict_min_values:
+            return f"truncating to {MAX_INSTANCE_TYPES} instance types breaks {error}"
+        relaxed = relaxed or error is not None
+    launch = choose_launch(pool, claim.requirements, truncated)
+    if launch is None:
+        return "no available offering for the remaining instance types"
+    requirements = claim.requirements.copy()
+    names = [pool.types[i].name for i in truncated]
+    requirements.add(Requirement(LABEL_INSTANCE_TYPE, False, frozenset(names)))
+    capacity_types = sorted(
+        {
+            o.capacityType
+            for i in truncated
+            for o in pool.types[i].offerings
+            if o.available and requirements.get_or_exists(LABEL_ZONE).has(o.zone)
+        }
+    )
+    requirements.add(Requirement(LABEL_CAPACITY_TYPE, False, frozenset(capacity_types)))
+    requests = {name: int(claim.requests[i]) for i, name in enumerate(resources_names) if claim.requests[i]}
+    return NewNodeClaim(pool.nodepool.name, names, requirements, launch, list(claim.pods), requests, claim.hostname, relaxed)

@@ -1,0 +1,417 @@
+"""The scheduling simulation (Karpenter's Solve): which node each pod goes to, and which NodeClaims to open.
+
+Pods are taken in queue order (CPU desc, memory desc, creation, uid). Each is
+tried on existing nodes and in-flight NodeClaims (initialized first, then by
+name), then on NodeClaims this simulation opened (fewest pods first), then on
+a new NodeClaim per NodePool in weight order. A pod that fails has one
+preference relaxed and goes to the back of the queue; the loop ends when a
+whole cycle places nothing. Every pod left over gets a reason per NodePool.
+
+Simulated NodeClaims are also kept in numpy arrays (pods, largest free
+resources per option, topology counts, domain bits) so one vectorised pass
+discards the NodeClaims that cannot take a pod before the exact check runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from bosun_common.catalog import LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_ZONE, InstanceType
+from bosun_common.karpenter import WELL_KNOWN_LABELS, NodePool
+
+from node_planner.provisioning.claims import NewNodeClaim, SimClaim, SimNode, finalize, min_values_error
+from node_planner.provisioning.instance_types import IntArray, PoolTypes, ResourceIndex, build_pool_types
+from node_planner.provisioning.preferences import relax
+from node_planner.provisioning.reasons import explain_pool_failure
+from node_planner.provisioning.topology import AFFINITY, ANTI_AFFINITY, Topology, TopologyGroup
+from node_planner.scheduling.objects import Node, Pod
+from node_planner.scheduling.requirements import Requirements
+from node_planner.scheduling.taints import EPHEMERAL_TAINTS, untolerated_taint
+
+
+@dataclass
+class PodData:
+    """What the scheduler derives from a pod once (until a preference is relaxed)."""
+
+    pod: Pod
+    requests: IntArray
+    requirements: Requirements  # strict, plus the heaviest preferred node-affinity term
+    strict: Requirements
+    owned: list[TopologyGroup]
+    pool_errors: list[str | None]
+
+
+@dataclass
+class SchedulingResult:
+    new_claims: list[NewNodeClaim] = field(default_factory=list)
+    existing: dict[str, list[Pod]] = field(default_factory=dict)
+    unschedulable: dict[str, str] = field(default_factory=dict)  # pod key -> reason
+    relaxed: dict[str, list[str]] = field(default_factory=dict)  # pod key -> preferences relaxed
+    timed_out: bool = False
+
+    def total_price(self) -> float:
+        return sum(claim.launch.price for claim in self.new_claims)
+
+
+def queue_order(pod: Pod) -> tuple[int, int, str, str]:
+    return (-pod.cpu(), -pod.memory(), pod.creation, pod.uid)
+
+
+class Scheduler:
+    """One simulation over a snapshot: NodePools, instance types, DaemonSets and existing nodes."""
+
+    def __init__(
+        self,
+        nodepools: Sequence[NodePool],
+        instance_types: Sequence[InstanceType] | dict[str, Sequence[InstanceType]],
+        daemon_pods: Sequence[Pod] = (),
+        nodes: Sequence[Node] = (),
+        bound_pods: Sequence[Pod] = (),
+        pending_pods: Sequence[Pod] = (),
+        pool_usage: dict[str, dict[str, int]] | None = None,
+        strict_min_values: bool = True,
+        tolerate_prefer_no_schedule: bool = True,
+        timeout_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
+        self.timeout_seconds = timeout_seconds
+        self.strict_min_values = strict_min_values
+        self.tolerate_prefer_no_schedule = tolerate_prefer_no_schedule
+        ordered_pools = sorted(nodepools, key=lambda p: (-(p.spec.weight or 0), p.name))
+        types_for = instance_types if isinstance(instance_types, dict) else {p.name: instance_types for p in ordered_pools}
+        all_types = [it for p in ordered_pools for it in types_for.get(p.name, [])]
+        names = {n for it in all_types for n in it.capacity} | {n for p in [*pending_pods, *daemon_pods] for n in p.requests}
+        names |= {n for node in nodes for n in node.allocatable}
+        self.resources = ResourceIndex(names)
+        self.allow_undefined = WELL_KNOWN_LABELS | {k for it in all_types for k in it.labels}
+        self.pools: list[PoolTypes] = [
+            build_pool_types(p, types_for.get(p.name, []), daemon_pods, self.resources, self.allow_undefined)
+            for p in ordered_pools
+        ]
+        self.remaining: list[IntArray | None] = []
+        for pool in self.pools:
+            limits = pool.nodepool.limits_milli()
+            if not limits:
+                self.remaining.append(None)
+                continue
+            used = dict((pool_usage or {}).get(pool.nodepool.name, {}))
+            vector = np.full(len(self.resources.names) + 1, np.iinfo(np.int64).max // 4, dtype=np.int64)
+            for name, value in limits.items():
+                position = len(self.resources.names) if name == "nodes" else self.resources.index.get(name)
+                if position is not None:
+                    vector[position] = value - used.get(name, 0)
+            self.remaining.append(vector)
+        self.topology = Topology(self._domains(nodes))
+        self.nodes = self._sim_nodes(nodes, bound_pods)
+        for pod in pending_pods:
+            self.topology.owned_groups(pod)
+            self.topology.inverse_owned(pod)
+        for sim in self.nodes:
+            for pod in sim.pods:
+                self.topology.inverse_owned(pod)
+        for sim in self.nodes:
+            for pod in sim.pods:
+                self.topology.record(pod, sim.requirements, sim.taints, sim.name, None)
+        self.claims: list[SimClaim] = []
+        capacity = 64
+        self._order = np.full(capacity, np.inf)
+        self._maxfree = np.zeros((capacity, len(self.resources.names)), dtype=np.int64)
+        self._pool_index = np.zeros(capacity, dtype=np.int64)
+        self._tracked = sorted({LABEL_ZONE, LABEL_CAPACITY_TYPE} | set(self.topology.bits))
+        self._tracked = [k for k in self._tracked if self.topology.domain_bits(k, None) != -1]
+        self._bits = {k: np.zeros(capacity, dtype=np.int64) for k in self._tracked}
+        self._pod_data: dict[str, PodData] = {}
+
+    # -- setup ------------------------------------------------------------------
+    def _domains(self, nodes: Sequence[Node]) -> dict[str, set[str]]:
+        domains: dict[str, set[str]] = {}
+        for pool in self.pools:
+            for it in pool.types:
+                for key, value in it.all_labels().items():
+                    if pool.requirements.get_or_exists(key).has(value):
+                        domains.setdefault(key, set()).add(value)
+            for zone in pool.zones:
+                if pool.requirements.get_or_exists(LABEL_ZONE).has(zone):
+                    domains.setdefault(LABEL_ZONE, set()).add(zone)
+            for kind in pool.capacity_types:
+                if pool.requirements.get_or_exists(LABEL_CAPACITY_TYPE).has(kind):
+                    domains.setdefault(LABEL_CAPACITY_TYPE, set()).add(kind)
+            for key, requirement in pool.requirements.items():
+                if not requirement.complement:
+                    domains.setdefault(key, set()).update(requirement.values)
+        for node in nodes:
+            for key, value in node.labels.items():
+                domains.setdefault(key, set()).add(value)
+        return domains
+
+    def _sim_nodes(self, nodes: Sequence[Node], bound_pods: Sequence[Pod]) -> list[SimNode]:
+        by_node: dict[str, list[Pod]] = {}
+        for pod in bound_pods:
+            if pod.node_name and not pod.is_terminal():
+                by_node.setdefault(pod.node_name, []).append(pod)
+        result = []
+        for node in sorted(nodes, key=lambda n: (not n.initialized, n.name)):
+            if node.deleting or node.unschedulable:
+                continue
+            pods = by_node.get(node.name, [])
+            used = self.resources.vector({})
+            for pod in pods:
+                used += self.resources.vector(pod.requests)
+            taints = node.taints if node.initialized else [t for t in node.taints if t not in EPHEMERAL_TAINTS]
+            requirements = Requirements.from_labels({**node.labels, LABEL_HOSTNAME: node.name})
+            volumes: dict[str, int] = {}
+            for pod in pods:
+                for driver, count in pod.volumes.items():
+                    volumes[driver] = volumes.get(driver, 0) + count
+            sim = SimNode(node, requirements, self.resources.vector(node.allocatable) - used, taints, list(pods),
+                          [port for pod in pods for port in pod.host_ports], volumes)
+            result.append(sim)
+        return result
+
+    def pod_data(self, pod: Pod) -> PodData:
+        cached = self._pod_data.get(pod.uid)
+        if cached is not None and cached.pod is pod:
+            return cached
+        strict = pod.node_requirements()
+        requirements = strict.merged(pod.preferred_node_terms[0][1]) if pod.preferred_node_terms else strict
+        pool_errors: list[str | None] = []
+        for pool in self.pools:
+            taint = untolerated_taint(pool.taints, pod.tolerations)
+            if taint is not None:
+                pool_errors.append(f"did not tolerate taint {taint.describe()}")
+                continue
+            pool_errors.append(pool.requirements.compatible_error(requirements, self.allow_undefined))
+        data = PodData(pod, self.resources.vector(pod.requests), requirements, strict, self.topology.owned_groups(pod), pool_errors)
+        self._pod_data[pod.uid] = data
+        return data
+
+    # -- the loop ---------------------------------------------------------------
+    def solve(self, pods: Sequence[Pod]) -> SchedulingResult:
+        result = SchedulingResult()
+        queue = sorted(pods, key=queue_order)
+        last_length: dict[str, int] = {}
+        errors: dict[str, str] = {}
+        current: dict[str, Pod] = {p.uid: p for p in queue}
+        deadline = self.clock() + self.timeout_seconds
+        position = 0
+        while position < len(queue):
+            pod = queue[position]
+            position += 1
+            remaining = len(queue) - position + 1
+            if last_length.get(pod.uid) == remaining:
+                position -= 1
+                break
+            if self.clock() > deadline:
+                result.timed_out = True
+                position -= 1
+                break
+            error = self._add(pod, result)
+            if error is None:
+                errors.pop(pod.uid, None)
+                continue
+            errors[pod.uid] = error
+            relaxed = relax(pod, self.tolerate_prefer_no_schedule)
+            if relaxed is not None:
+                new_pod, what = relaxed
+                current[pod.uid] = new_pod
+                self.topology.owned_groups(new_pod)
+                result.relaxed.setdefault(pod.key, []).append(what)
+                queue.append(new_pod)
+                last_length.clear()
+            else:
+                queue.append(pod)
+                last_length[pod.uid] = len(queue) - position
+        for pod in queue[position:]:
+            result.unschedulable[pod.key] = errors.get(pod.uid, "scheduling timed out before this pod was tried")
+        for claim in self.claims:
+            final = finalize(claim, self.resources.names, self.strict_min_values)
+            if isinstance(final, str):
+                for pod in claim.pods:
+                    result.unschedulable[pod.key] = final
+            else:
+                result.new_claims.append(final)
+        return result
+
+    # -- placement --------------------------------------------------------------
+    def _add(self, pod: Pod, result: SchedulingResult) -> str | None:
+        data = self.pod_data(pod)
+        for sim in self.nodes:
+            if self._try_node(sim, data) is None:
+                result.existing.setdefault(sim.name, []).append(pod)
+                return None
+        if self._add_to_claims(data):
+            return None
+        return self._new_claim(data)
+
+    def _try_node(self, sim: SimNode, data: PodData) -> str | None:
+        pod = data.pod
+        taint = untolerated_taint(sim.taints, pod.tolerations)
+        if taint is not None:
+            return f"did not tolerate taint {taint.describe()}"
+        if any(a.conflicts(b) for a in pod.host_ports for b in sim.host_ports):
+            return "host port conflict"
+        for driver, count in pod.volumes.items():
+            limit = sim.node.volume_limits.get(driver)
+            if limit is not None and sim.volumes.get(driver, 0) + count > limit:
+                return f"volume limit for {driver} exceeded"
+        if bool((data.requests > sim.free).any()):
+            return "insufficient resources"
+        error = sim.requirements.compatible_error(data.requirements, frozenset())
+        if error:
+            return error
+        topology = self.topology.add_requirements(pod, data.owned, data.strict, sim.requirements, sim.name)
+        if isinstance(topology, str):
+            return topology
+        sim.free = sim.free - data.requests
+        sim.pods.append(pod)
+        sim.host_ports.extend(pod.host_ports)
+        for driver, count in pod.volumes.items():
+            sim.volumes[driver] = sim.volumes.get(driver, 0) + count
+        self.topology.record(pod, sim.requirements, sim.taints, sim.name, None)
+        return None
+
+    def _candidate_mask(self, data: PodData) -> np.ndarray:
+        count = len(self.claims)
+        mask = (self._maxfree[:count] >= data.requests).all(axis=1)
+        pool_ok = np.array([e is None for e in data.pool_errors], dtype=np.bool_)
+        mask &= pool_ok[self._pool_index[:count]]
+        pod = data.pod
+        for group in [*data.owned, *self.topology.inverse_selecting(pod)]:
+            self_selecting = group.selects(pod)
+            if group.key == LABEL_HOSTNAME:
+                counts = group.claim_counts[:count]
+                if group.inverse or group.kind == ANTI_AFFINITY:
+                    mask &= counts == 0
+                elif group.kind == AFFINITY:
+                    if not (self_selecting and not any(group.counts.values())):
+                        mask &= counts > 0
+                else:
+                    mask &= counts + (1 if self_selecting else 0) <= group.max_skew
+            elif group.key in self._bits:
+                pod_domains = data.strict.get_or_exists(group.key)
+                allowed = self.topology.next_domains_all(group, pod, self_selecting, pod_domains)
+                bits = self.topology.domain_bits(group.key, allowed)
+                mask &= (self._bits[group.key][:count] & bits) != 0
+        for key, requirement in data.requirements.items():
+            if key in self._bits:
+                mask &= (self._bits[key][:count] & self.topology.domain_bits(key, requirement)) != 0
+        return mask
+
+    def _add_to_claims(self, data: PodData) -> bool:
+        if not self.claims:
+            return False
+        mask = self._candidate_mask(data)
+        order = self._order[: len(self.claims)]
+        while True:
+            keyed = np.where(mask, order, np.inf)
+            index = int(np.argmin(keyed))
+            if not np.isfinite(keyed[index]):
+                return False
+            if self._try_claim(self.claims[index], data) is None:
+                return True
+            mask[index] = False
+
+    def _try_claim(self, claim: SimClaim, data: PodData) -> str | None:
+        pod = data.pod
+        error = data.pool_errors[claim.pool_index]
+        if error:
+            return error
+        if any(a.conflicts(b) for a in pod.host_ports for b in claim.host_ports):
+            return "host port conflict"
+        error = claim.requirements.compatible_error(data.requirements, self.allow_undefined)
+        if error:
+            return error
+        merged = claim.requirements.merged(data.requirements)
+        narrowed = self.topology.add_requirements(pod, data.owned, data.strict, merged, claim.hostname)
+        if isinstance(narrowed, str):
+            return narrowed
+        pool = claim.pool
+        total = claim.requests + data.requests
+        options = claim.options & pool.compatible_mask(narrowed) & pool.fit_mask(total)
+        if not options.any():
+            return "no instance type fits"
+        relaxed = False
+        error = min_values_error(pool, narrowed, options)
+        if error:
+            if self.strict_min_values:
+                return error
+            relaxed = True
+        claim.requirements = narrowed
+        claim.options = options
+        claim.requests = total
+        claim.pods.append(pod)
+        claim.host_ports.extend(pod.host_ports)
+        claim.min_values_relaxed = claim.min_values_relaxed or relaxed
+        self._refresh(claim)
+        self.topology.record(pod, narrowed, pool.taints, claim.hostname, claim.index)
+        return None
+
+    def _refresh(self, claim: SimClaim) -> None:
+        i = claim.index
+        self._order[i] = len(claim.pods) * 1_000_000 + i
+        self._maxfree[i] = (claim.pool.alloc[claim.options] - claim.requests).max(axis=0)
+        for key in self._tracked:
+            self._bits[key][i] = self.topology.domain_bits(key, claim.requirements.get(key))
+
+    def _grow(self) -> None:
+        capacity = len(self._order) * 2
+        order = np.full(capacity, np.inf)
+        order[: len(self._order)] = self._order
+        self._order = order
+        maxfree = np.zeros((capacity, self._maxfree.shape[1]), dtype=np.int64)
+        maxfree[: len(self._maxfree)] = self._maxfree
+        self._maxfree = maxfree
+        pools = np.zeros(capacity, dtype=np.int64)
+        pools[: len(self._pool_index)] = self._pool_index
+        self._pool_index = pools
+        for key, bits in self._bits.items():
+            grown = np.zeros(capacity, dtype=np.int64)
+            grown[: len(bits)] = bits
+            self._bits[key] = grown
+
+    def _new_claim(self, data: PodData) -> str | None:
+        reasons = []
+        for pool_index, pool in enumerate(self.pools):
+            name = pool.nodepool.name
+            if data.pool_errors[pool_index]:
+                reasons.append(f"incompatible with nodepool {name!r}: {data.pool_errors[pool_index]}")
+                continue
+            options = np.ones(pool.size, dtype=np.bool_)
+            remaining = self.remaining[pool_index]
+            if remaining is not None:
+                if remaining[-1] < 1000:
+                    reasons.append(f"nodepool {name!r} has reached its node limit")
+                    continue
+                options &= (pool.capacity <= remaining[:-1]).all(axis=1)
+                if not options.any():
+                    reasons.append(f"all available instance types exceed limits for nodepool {name!r}")
+                    continue
+            index = len(self.claims)
+            if index >= len(self._order):
+                self._grow()
+            hostname = f"hostname-placeholder-{index:04d}"
+            self.topology.register_claim(index, hostname)
+            claim = SimClaim(index, pool, pool_index, hostname, pool.requirements.copy(), options, self.resources.vector({}))
+            error = self._try_claim_new(claim, data)
+            if error is not None:
+                reasons.append(f"incompatible with nodepool {name!r}: {error}")
+                continue
+            if remaining is not None:
+                remaining[:-1] -= pool.capacity[claim.options].max(axis=0)
+                remaining[-1] -= 1000
+            return None
+        return "; ".join(reasons) or "no nodepool"
+
+    def _try_claim_new(self, claim: SimClaim, data: PodData) -> str | None:
+        self.claims.append(claim)
+        self._pool_index[claim.index] = claim.pool_index
+        error = self._try_claim(claim, data)
+        if error is not None:
+            self.claims.pop()
+            self._order[claim.index] = np.inf
+            return explain_pool_failure(claim.pool, claim.requirements, data.requirements, data.requests, self.resources.names, error)
+        return None
