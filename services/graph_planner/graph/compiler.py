@@ -1,0 +1,453 @@
+"""compile_graph: RGD (a plain dict) + SchemaSource -> CompileResult."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cel_expr_python import cel
+
+from graph_planner.cel.environment import CompiledExpression, new_env
+from graph_planner.cel.limits import MAX_EXPRESSIONS
+from graph_planner.cel.proto_types import TypeRegistry
+from graph_planner.cel.types import CelType, assignable
+from graph_planner.cel.types import to_openapi as cel_to_openapi
+from graph_planner.errors import (
+    CYCLE,
+    INVALID_CONDITION,
+    INVALID_FOREACH,
+    INVALID_STATUS,
+    INVALID_TEMPLATE,
+    LIMIT_EXCEEDED,
+    SELF_REFERENCE,
+    TYPE_MISMATCH,
+    UNKNOWN_FIELD,
+    UNKNOWN_RESOURCE,
+    GraphError,
+    GraphValidationError,
+)
+from graph_planner.graph import dag
+from graph_planner.graph.expressions import ExpressionCompiler
+from graph_planner.graph.model import (
+    CompiledGraph,
+    CompileResult,
+    FieldExpression,
+    ForEachDimension,
+    ResourceNode,
+)
+from graph_planner.graph.schema_paths import inline, schema_at, unknown_fields
+from graph_planner.graph.templates import (
+    Expr,
+    TemplateSyntaxError,
+    is_standalone,
+    parse_template,
+    path_text,
+    walk_strings,
+)
+from graph_planner.graph.validate import check_resources, check_schema_header
+from graph_planner.schemas import OBJECT_META_SCHEMA, KindSchema, SchemaSource
+from graph_planner.simple_schema import CRDInput, build_crd, to_openapi
+
+T = cel.Type
+STRING = CelType("STRING")
+SCHEMA_VAR = "schema"
+
+
+def _instance_kind_schema(group: str, version: str, kind: str, spec: Mapping[str, Any]) -> KindSchema:
+    root = {
+        "type": "object",
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": OBJECT_META_SCHEMA,
+            "spec": spec,
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+    }
+    return KindSchema(f"{group}/{version}", kind, root, {})
+
+
+class _Compiler:
+    def __init__(self, rgd: Mapping[str, Any], schemas: SchemaSource) -> None:
+        self.rgd = rgd
+        self.schemas = schemas
+        self.errors: list[GraphError] = []
+        self.registry = TypeRegistry()
+        self.exprs = ExpressionCompiler(self.registry.describe)
+
+    # -- helpers ---------------------------------------------------------------
+    def _guard(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except GraphValidationError as exc:
+            self.errors.extend(exc.errors)
+            return None
+
+    def _message_schema(self, name: str) -> Mapping[str, Any] | None:
+        found = self.registry.schemas.get(name)
+        return None if found is None else found[1]
+
+    def _inline_message(self, name: str) -> Mapping[str, Any] | None:
+        found = self.registry.schemas.get(name)
+        return None if found is None else inline(found[0], found[1])
+
+    # -- main ------------------------------------------------------------------------
+    def run(self) -> CompileResult:
+        spec = self.rgd.get("spec") if isinstance(self.rgd, Mapping) else None
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("schema"), Mapping):
+            return CompileResult(
+                None, (GraphError("InvalidSchema", "spec.schema is required", path="spec.schema"),)
+            )
+        schema = spec["schema"]
+        self.errors += check_schema_header(schema)
+        resources = spec.get("resources") or []
+        self.errors += check_resources(spec.get("resources"))
+        spec_schema = self._guard(to_openapi, schema.get("spec"), schema.get("types"))
+        if self.errors:
+            return CompileResult(None, tuple(self.errors))
+        group = str(schema.get("group", "kro.run"))
+        version, kind = str(schema["apiVersion"]), str(schema["kind"])
+        instance = _instance_kind_schema(group, version, kind, spec_schema)
+
+        # Types: every kind's message registered before the descriptor pool is built.
+        kind_schemas: dict[str, KindSchema | None] = {}
+        pending: list[str] = []
+        for resource in resources:
+            body = resource.get("template") or resource.get("externalRef")
+            found = self.schemas.schema_for(body["apiVersion"], body["kind"])
+            kind_schemas[resource["id"]] = found
+            if found is None:
+                pending.append(f"{body['apiVersion']}/{body['kind']}")
+        ids = [r["id"] for r in resources]
+        single: dict[str, Any] = {}
+        for resource in resources:
+            ks = kind_schemas[resource["id"]]
+            single[resource["id"]] = T.DYN if ks is None else T(self.registry.message_for_kind(ks))
+        schema_type = T(self.registry.message_for_kind(instance))
+        pool = self.registry.pool()
+        declared: dict[str, Any] = {SCHEMA_VAR: schema_type}
+        for resource in resources:
+            rid = resource["id"]
+            is_list = bool(resource.get("forEach")) or bool(
+                ((resource.get("externalRef") or {}).get("metadata") or {}).get("selector")
+            )
+            declared[rid] = T.List(single[rid]) if is_list else single[rid]
+        base_env = new_env(declared, pool)
+
+        nodes: dict[str, ResourceNode] = {}
+        for index, resource in enumerate(resources):
+            node = self._guard(
+                self._node,
+                index,
+                resource,
+                kind_schemas[resource["id"]],
+                declared,
+                base_env,
+                pool,
+                single,
+                ids,
+            )
+            if node is not None:
+                nodes[node.id] = node
+        if self.exprs.count > MAX_EXPRESSIONS:
+            self.errors.append(
+                GraphError(LIMIT_EXCEEDED, f"{self.exprs.count} expressions, over {MAX_EXPRESSIONS}")
+            )
+        status_fields, status_schema = self._status(schema.get("status"), base_env, declared)
+        if self.errors:
+            return CompileResult(None, tuple(self.errors), tuple(dict.fromkeys(pending)))
+
+        dependencies = {rid: list(nodes[rid].dependencies) for rid in ids}
+        order = dag.topological_order(ids, dependencies)
+        if order and isinstance(order[0], list):
+            for cycle in order:
+                assert isinstance(cycle, list)
+                self.errors.append(
+                    GraphError(CYCLE, f"dependency cycle: {' -> '.join(cycle)}", str(cycle[0]), "")
+                )
+            return CompileResult(None, tuple(self.errors), tuple(dict.fromkeys(pending)))
+        topo = [str(n) for n in order]
+        layers = dag.deletion_layers(topo, dependencies)
+
+        crd = build_crd(
+            CRDInput(
+                kind=kind,
+                api_version=version,
+                group=group,
+                scope=str(schema.get("scope", "Namespaced")),
+                spec_schema=spec_schema,
+                status_schema=status_schema,
+                short_names=tuple(schema.get("shortNames") or ()),
+                categories=tuple(schema.get("categories") or ()),
+                printer_columns=schema.get("additionalPrinterColumns"),
+                labels=dict((schema.get("metadata") or {}).get("labels") or {}),
+                annotations=dict((schema.get("metadata") or {}).get("annotations") or {}),
+                rgd_name=str((self.rgd.get("metadata") or {}).get("name", "")),
+            )
+        )
+        graph = CompiledGraph(
+            rgd_name=str((self.rgd.get("metadata") or {}).get("name", "")),
+            kind=kind,
+            group=group,
+            api_version=version,
+            scope=str(schema.get("scope", "Namespaced")),
+            crd=crd,
+            spec_schema=spec_schema,
+            status_fields=tuple(status_fields),
+            nodes={rid: nodes[rid] for rid in ids},
+            topological_order=tuple(topo),
+            deletion_layers=tuple(tuple(layer) for layer in layers),
+            pending_kinds=tuple(dict.fromkeys(pending)),
+        )
+        return CompileResult(graph, (), graph.pending_kinds)
+
+    # -- one resource -------------------------------------------------------------------
+    def _node(
+        self,
+        index: int,
+        resource: Mapping[str, Any],
+        ks: KindSchema | None,
+        declared: dict[str, Any],
+        base_env: Any,
+        pool: Any,
+        single: dict[str, Any],
+        ids: list[str],
+    ) -> ResourceNode:
+        rid = resource["id"]
+        errors: list[GraphError] = []
+        others = {name: t for name, t in declared.items() if name != rid}
+
+        # forEach: iterators typed from each list's element type.
+        for_each: list[ForEachDimension] = []
+        iterator_types: dict[str, Any] = {}
+        for position, entry in enumerate(resource.get("forEach") or []):
+            ((name, text),) = entry.items()
+            where = f"forEach[{position}].{name}"
+            if name in declared:
+                errors.append(
+                    GraphError(INVALID_FOREACH, f"iterator {name!r} shadows a resource id", rid, where)
+                )
+                continue
+            source = self._single_expression(text, rid, where, INVALID_FOREACH)
+            expression = self.exprs.compile(source, new_env(others, pool), others, rid, where)
+            out = expression.output_type
+            if out.name not in ("LIST", "DYN"):
+                errors.append(
+                    GraphError(INVALID_FOREACH, f"forEach must produce a list, got {out}", rid, where, source)
+                )
+            for_each.append(ForEachDimension(name, expression))
+            iterator_types[name] = T.DYN  # element types are checked at plan time
+        if errors:
+            raise GraphValidationError(*errors)
+
+        template_vars = dict(declared) | iterator_types
+        env = new_env(template_vars, pool) if iterator_types else base_env
+        body = (
+            resource.get("template") if resource.get("template") is not None else resource.get("externalRef")
+        )
+        assert isinstance(body, Mapping)
+        if ks is not None and resource.get("template") is not None:
+            for path, message in unknown_fields(ks, body):
+                errors.append(GraphError(UNKNOWN_FIELD, message, rid, path_text(path)))
+        fields: list[FieldExpression] = []
+        for path, text in walk_strings(body):
+            if "${" not in text:
+                continue
+            field = self._field(rid, path, text, env, template_vars, ks, errors)
+            if field is not None:
+                fields.append(field)
+        references: set[str] = set()
+        for field in fields:
+            references |= field.references
+        if rid in references:
+            errors.append(GraphError(SELF_REFERENCE, f"resource {rid!r} references itself", rid))
+
+        include_when = []
+        for position, text in enumerate(resource.get("includeWhen") or []):
+            where = f"includeWhen[{position}]"
+            source = self._single_expression(text, rid, where, INVALID_CONDITION)
+            expression = self.exprs.compile(source, new_env(others, pool), others, rid, where)
+            self._require_bool(expression, rid, where, "includeWhen", errors)
+            include_when.append(expression)
+            references |= expression.references
+        for dimension in for_each:
+            references |= dimension.expression.references
+
+        ready_when = []
+        ready_var = "each" if for_each else rid
+        ready_env = new_env({ready_var: single[rid]}, pool)
+        for position, text in enumerate(resource.get("readyWhen") or []):
+            where = f"readyWhen[{position}]"
+            source = self._single_expression(text, rid, where, INVALID_CONDITION)
+            try:
+                expression = self.exprs.compile(source, ready_env, [ready_var], rid, where)
+            except GraphValidationError as exc:
+                for error in exc.errors:
+                    if error.reason == UNKNOWN_RESOURCE:
+                        message = f"readyWhen may only reference {ready_var!r}: {error.message}"
+                        errors.append(GraphError(INVALID_CONDITION, message, rid, where, source))
+                    else:
+                        errors.append(error)
+                continue
+            self._require_bool(expression, rid, where, "readyWhen", errors)
+            ready_when.append(expression)
+        if errors:
+            raise GraphValidationError(*errors)
+
+        dependencies = tuple(sorted((r for r in references if r in ids and r != rid), key=ids.index))
+        external = resource.get("externalRef")
+        return ResourceNode(
+            id=rid,
+            index=index,
+            api_version=str(body["apiVersion"]),
+            kind=str(body["kind"]),
+            template=None if external is not None else dict(body),
+            external_ref=dict(external) if external is not None else None,
+            fields=tuple(fields),
+            include_when=tuple(include_when),
+            ready_when=tuple(ready_when),
+            for_each=tuple(for_each),
+            dependencies=dependencies,
+            namespaced=None if ks is None else ks.namespaced,
+            schema_pending=ks is None,
+        )
+
+    def _single_expression(self, text: Any, rid: str, where: str, reason: str) -> str:
+        try:
+            segments = parse_template(str(text))
+        except TemplateSyntaxError as exc:
+            raise GraphValidationError(GraphError(reason, str(exc), rid, where, str(text))) from exc
+        if not is_standalone(segments):
+            raise GraphValidationError(
+                GraphError(reason, "must be a single ${...} expression", rid, where, str(text))
+            )
+        first = segments[0]
+        assert isinstance(first, Expr)
+        return first.source
+
+    def _require_bool(
+        self, expression: CompiledExpression, rid: str, where: str, what: str, errors: list[GraphError]
+    ) -> None:
+        out = expression.output_type
+        if out.name not in ("BOOL", "DYN"):
+            errors.append(
+                GraphError(
+                    INVALID_CONDITION,
+                    f"{what} must be a boolean expression, got {out}",
+                    rid,
+                    where,
+                    expression.source,
+                )
+            )
+
+    def _field(
+        self,
+        rid: str,
+        path: tuple[str | int, ...],
+        text: str,
+        env: Any,
+        variables: Mapping[str, Any],
+        ks: KindSchema | None,
+        errors: list[GraphError],
+    ) -> FieldExpression | None:
+        where = path_text(path)
+        try:
+            segments = parse_template(text)
+        except TemplateSyntaxError as exc:
+            errors.append(GraphError(INVALID_TEMPLATE, str(exc), rid, where, text))
+            return None
+        compiled: list[str | CompiledExpression] = []
+        for segment in segments:
+            if isinstance(segment, str):
+                compiled.append(segment)
+                continue
+            try:
+                compiled.append(self.exprs.compile(segment.source, env, variables, rid, where))
+            except GraphValidationError as exc:
+                errors.extend(exc.errors)
+                return None
+        standalone = is_standalone(segments)
+        target = schema_at(ks, path) if ks is not None else None
+        for part in compiled:
+            if not isinstance(part, CompiledExpression):
+                continue
+            if not standalone and part.output_type.name not in ("STRING", "DYN", "optional_type"):
+                errors.append(
+                    GraphError(
+                        TYPE_MISMATCH,
+                        f"string templates need string parts, got {part.output_type} (wrap it in string())",
+                        rid,
+                        where,
+                        part.source,
+                    )
+                )
+            elif target is not None and ks is not None:
+                produced = part.output_type if standalone else STRING
+                why = assignable(produced, target, self._message_schema, ks.resolve)
+                if why is not None:
+                    errors.append(GraphError(TYPE_MISMATCH, why, rid, where, part.source))
+        return FieldExpression(path, where, tuple(compiled), standalone)
+
+    # -- status -------------------------------------------------------------------------
+    def _status(
+        self, status: Any, env: Any, declared: Mapping[str, Any]
+    ) -> tuple[list[FieldExpression], dict[str, Any]]:
+        fields: list[FieldExpression] = []
+        schema: dict[str, Any] = {"type": "object", "properties": {}}
+        if not status:
+            return fields, schema
+        if not isinstance(status, Mapping):
+            self.errors.append(GraphError(INVALID_STATUS, "status must be an object", path="schema.status"))
+            return fields, schema
+        self._status_object(status, (), env, declared, fields, schema)
+        return fields, schema
+
+    def _status_object(
+        self,
+        status: Mapping[str, Any],
+        path: tuple[str | int, ...],
+        env: Any,
+        declared: Mapping[str, Any],
+        fields: list[FieldExpression],
+        schema: dict[str, Any],
+    ) -> None:
+        for key, value in status.items():
+            child_path = (*path, str(key))
+            where = "schema.status." + path_text(child_path)
+            if isinstance(value, Mapping):
+                child: dict[str, Any] = {"type": "object", "properties": {}}
+                self._status_object(value, child_path, env, declared, fields, child)
+                schema["properties"][str(key)] = child
+                continue
+            if not isinstance(value, str) or "${" not in value:
+                self.errors.append(
+                    GraphError(
+                        INVALID_STATUS,
+                        "status fields must be ${...} expressions (static values are not allowed)",
+                        path=where,
+                    )
+                )
+                continue
+            errors: list[GraphError] = []
+            field = self._field("", child_path, value, env, declared, None, errors)
+            if errors or field is None:
+                self.errors += [GraphError(e.reason, e.message, "", where, e.expression) for e in errors]
+                continue
+            fields.append(field)
+            if field.standalone:
+                schema["properties"][str(key)] = cel_to_openapi(
+                    field.expressions[0].output_type, self._inline_message
+                )
+            else:
+                schema["properties"][str(key)] = {"type": "string"}
+
+
+def compile_graph(rgd: Mapping[str, Any], schemas: SchemaSource) -> CompileResult:
+    """Compile one ResourceGraphDefinition.
+
+    Returns a CompileResult with either a CompiledGraph (whose `pending_kinds`
+    lists kinds the SchemaSource does not know yet: those resources are typed
+    dyn until their schema appears), or every error found, each with its
+    resource id, field path and expression. Never raises for bad input.
+    """
+    return _Compiler(rgd, schemas).run()

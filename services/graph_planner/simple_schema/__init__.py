@@ -1,0 +1,22 @@
+"""Simple Schema: kro's compact schema language, turned into OpenAPI v3 and a CRD.
+
+`to_openapi` turns `spec.schema.spec` (and custom `types`) into an OpenAPI v3
+schema; `build_crd` wraps the spec and the inferred status schema into the
+generated CustomResourceDefinition.
+
+May import: graph_planner.errors and the standard library (no CEL, no I/O).
+"""
+
+from graph_planner.simple_schema.crd import CRDInput, build_crd, default_printer_columns
+from graph_planner.simple_schema.markers import Marker, parse_field, parse_markers
+from graph_planner.simple_schema.transform import to_openapi
+
+__all__ = [
+    "CRDInput",
+    "Marker",
+    "build_crd",
+    "default_printer_columns",
+    "parse_field",
+    "parse_markers",
+    "to_openapi",
+]
