@@ -6,12 +6,12 @@ import asyncio
 import json
 
 import msgpack
+from opentelemetry import trace
+
 from bosun_common.bus import Bus
 from bosun_common.codec import decode
 from bosun_common.messages import DeadLetter, ObjectChange, Outcome
 from bosun_common.telemetry import setup_tracing, tracer
-from opentelemetry import trace
-
 from tests.integration.conftest import start_program
 
 

@@ -65,6 +65,16 @@ class DeleteObject(BaseModel):
     propagationPolicy: Literal["Foreground", "Background", "Orphan"] = "Background"
 
 
+class PatchObject(BaseModel):
+    """A merge or JSON patch, for fields that apply cannot share (a Node's taints are an
+    atomic list, so cordon and taint patch them). `ref.uid` is checked before patching."""
+
+    op: Literal["patch"] = "patch"
+    ref: ObjectRef
+    patch: dict[str, Any] | list[dict[str, Any]]
+    patchType: Literal["merge", "json"] = "merge"
+
+
 class EvictPod(BaseModel):
     """Evict a pod through the Eviction API, which honours PodDisruptionBudgets (429)."""
 
@@ -74,7 +84,7 @@ class EvictPod(BaseModel):
 
 
 KubeAction = Annotated[
-    ApplyObject | ApplyStatus | SetFinalizer | DeleteObject | EvictPod,
+    ApplyObject | ApplyStatus | SetFinalizer | DeleteObject | PatchObject | EvictPod,
     Field(discriminator="op"),
 ]
 

@@ -8,11 +8,12 @@ import asyncio
 import os
 import sys
 
+from opentelemetry import trace
+
 from bosun_common.bus import Bus, Delivery
 from bosun_common.codec import Message
 from bosun_common.messages import ObjectChange, Outcome
 from bosun_common.telemetry import setup_tracing
-from opentelemetry import trace
 
 
 async def main(token: str, count: int) -> None:

@@ -7,11 +7,12 @@ import datetime as dt
 
 import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from bosun_common.codec import DecodeError, Envelope, decode, encode, registered_kinds, wrap
 from bosun_common.kube_plans import ApplyObject, DeleteObject, KubePlan, ObjectRef
 from bosun_common.messages import KubePlanMessage, ObjectChange
-from hypothesis import given
-from hypothesis import strategies as st
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from bosun_common.bus import backoff_delay
-from bosun_common.streams import DEFAULT_LAYOUT, object_subject, token, untoken
 from hypothesis import given
 from hypothesis import strategies as st
+
+from bosun_common.bus import backoff_delay
+from bosun_common.streams import DEFAULT_LAYOUT, object_subject, token, untoken
 
 
 @given(st.text(max_size=60))

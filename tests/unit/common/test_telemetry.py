@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 
-from bosun_common.telemetry import JsonFormatter, extract_context, inject_headers
 from opentelemetry.sdk.trace import TracerProvider
+
+from bosun_common.telemetry import JsonFormatter, extract_context, inject_headers
 
 
 def test_json_log_line_has_trace_ids_and_fields() -> None:

@@ -1,0 +1,3 @@
+from k8s_actuator.service import main
+
+main()
