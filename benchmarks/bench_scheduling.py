@@ -27,9 +27,9 @@ import time
 from typing import Any
 
 import numpy as np
-from bosun_common.catalog import Catalog, InstanceType, Offering
-from bosun_common.karpenter import NodePool, parse_nodepool
 
+from bosun_common.catalog import InstanceType, Offering
+from bosun_common.karpenter import NodePool, parse_nodepool
 from node_planner.provisioning.scheduler import Scheduler
 from node_planner.scheduling.objects import Pod, parse_pod
 
@@ -73,7 +73,17 @@ def benchmark_nodepool() -> NodePool:
             "apiVersion": "karpenter.sh/v1",
             "kind": "NodePool",
             "metadata": {"name": "default"},
-            "spec": {"template": {"spec": {"nodeClassRef": {"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": "default"}}}},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "nodeClassRef": {
+                            "group": "karpenter.kwok.sh",
+                            "kind": "KWOKNodeClass",
+                            "name": "default",
+                        }
+                    }
+                }
+            },
         }
     )
 
@@ -89,21 +99,46 @@ def _pod(index: int, kind: str, rng: random.Random) -> dict[str, Any]:
     if kind in ("zone-spread", "hostname-spread"):
         key = "topology.kubernetes.io/zone" if kind == "zone-spread" else "kubernetes.io/hostname"
         spec["topologySpreadConstraints"] = [
-            {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "DoNotSchedule",
-             "labelSelector": {"matchLabels": {"my-label": rng.choice(LABEL_VALUES)}}}
+            {
+                "maxSkew": 1,
+                "topologyKey": key,
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"my-label": rng.choice(LABEL_VALUES)}},
+            }
         ]
     elif kind == "zone-affinity":
-        spec["affinity"] = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-            {"topologyKey": "topology.kubernetes.io/zone", "labelSelector": {"matchLabels": {"my-affininity": rng.choice(LABEL_VALUES)}}}
-        ]}}
+        spec["affinity"] = {
+            "podAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "topologyKey": "topology.kubernetes.io/zone",
+                        "labelSelector": {"matchLabels": {"my-affininity": rng.choice(LABEL_VALUES)}},
+                    }
+                ]
+            }
+        }
     elif kind == "hostname-anti-affinity":
-        spec["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-            {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "nginx"}}}
-        ]}}
-    spec["containers"] = [{"name": "app", "resources": {"requests": {"cpu": rng.choice(CPUS), "memory": rng.choice(MEMORIES)}}}]
+        spec["affinity"] = {
+            "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": {"app": "nginx"}},
+                    }
+                ]
+            }
+        }
+    spec["containers"] = [
+        {"name": "app", "resources": {"requests": {"cpu": rng.choice(CPUS), "memory": rng.choice(MEMORIES)}}}
+    ]
     return {
-        "metadata": {"name": f"{kind}-{index}", "namespace": "default", "uid": f"uid-{index:06d}", "labels": labels,
-                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "metadata": {
+            "name": f"{kind}-{index}",
+            "namespace": "default",
+            "uid": f"uid-{index:06d}",
+            "labels": labels,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        },
         "spec": spec,
         "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]},
     }
@@ -113,7 +148,7 @@ def diverse_pods(count: int, seed: int = SEED) -> list[Pod]:
     """The benchmark's pod mix: a fifth of each kind, the remainder plain."""
     rng = random.Random(seed)
     kinds = ("plain", "zone-spread", "hostname-spread", "zone-affinity", "hostname-anti-affinity")
-    documents = []
+    documents: list[dict[str, Any]] = []
     for kind in kinds:
         documents.extend(_pod(len(documents), kind, rng) for _ in range(count // len(kinds)))
     while len(documents) < count:
@@ -145,7 +180,13 @@ def quality_catalog() -> list[InstanceType]:
                 InstanceType(
                     name=f"{family}.{cpu}x",
                     capacity={"cpu": str(cpu), "memory": f"{cpu * gib_per_cpu}Gi", "pods": "110"},
-                    offerings=(Offering(zone="zone-a", capacityType="on-demand", price=round(rate * cpu * (1 + gib_per_cpu / 8), 4)),),
+                    offerings=(
+                        Offering(
+                            zone="zone-a",
+                            capacityType="on-demand",
+                            price=round(rate * cpu * (1 + gib_per_cpu / 8), 4),
+                        ),
+                    ),
                 )
             )
     return types
@@ -156,33 +197,45 @@ def optimal_cost(pods: list[Pod], types: list[InstanceType], max_bins: int) -> f
     from scipy.optimize import Bounds, LinearConstraint, milp
 
     n, t, b = len(pods), len(types), max_bins
-    alloc = np.array([[it.allocatable().get(r, 0) for r in ("cpu", "memory", "pods")] for it in types], dtype=float)
+    alloc = np.array(
+        [[it.allocatable().get(r, 0) for r in ("cpu", "memory", "pods")] for it in types], dtype=float
+    )
     price = np.array([it.cheapest_available_price() or 0.0 for it in types])
     req = np.array([[p.requests.get(r, 0) for r in ("cpu", "memory", "pods")] for p in pods], dtype=float)
     # variables: y[b, t] (bin b is of type t) then x[i, b] (pod i on bin b)
     ny, nx = b * t, n * b
     cost = np.concatenate([np.tile(price, b), np.zeros(nx)])
-    rows, lower, upper = [], [], []
+    rows: list[np.ndarray] = []
+    lower: list[float] = []
+    upper: list[float] = []
     for bin_index in range(b):  # at most one type per bin
         row = np.zeros(ny + nx)
         row[bin_index * t : (bin_index + 1) * t] = 1
-        rows.append(row), lower.append(0), upper.append(1)
+        rows.append(row)
+        lower.append(0.0)
+        upper.append(1.0)
     for i in range(n):  # every pod placed once
         row = np.zeros(ny + nx)
         row[ny + i * b : ny + (i + 1) * b] = 1
-        rows.append(row), lower.append(1), upper.append(1)
+        rows.append(row)
+        lower.append(1.0)
+        upper.append(1.0)
     for bin_index in range(b):  # capacity per resource
         for r in range(3):
             row = np.zeros(ny + nx)
             row[bin_index * t : (bin_index + 1) * t] = -alloc[:, r]
             for i in range(n):
                 row[ny + i * b + bin_index] = req[i, r]
-            rows.append(row), lower.append(-np.inf), upper.append(0)
+            rows.append(row)
+            lower.append(-np.inf)
+            upper.append(0.0)
     for bin_index in range(b - 1):  # symmetry breaking: bins used in order
         row = np.zeros(ny + nx)
         row[bin_index * t : (bin_index + 1) * t] = -1
         row[(bin_index + 1) * t : (bin_index + 2) * t] = 1
-        rows.append(row), lower.append(-np.inf), upper.append(0)
+        rows.append(row)
+        lower.append(-np.inf)
+        upper.append(0.0)
     result = milp(
         cost,
         constraints=LinearConstraint(np.array(rows), lower, upper),
@@ -197,13 +250,23 @@ def optimal_cost(pods: list[Pod], types: list[InstanceType], max_bins: int) -> f
 
 def run_quality(seed: int, count: int) -> tuple[float, float]:
     rng = random.Random(seed)
-    documents = []
+    documents: list[dict[str, Any]] = []
     for i in range(count):
-        documents.append({
-            "metadata": {"name": f"p{i}", "uid": f"u{i:03d}"},
-            "spec": {"containers": [{"name": "c", "resources": {"requests": {
-                "cpu": rng.choice(CPUS), "memory": rng.choice(MEMORIES)}}}]},
-        })
+        documents.append(
+            {
+                "metadata": {"name": f"p{i}", "uid": f"u{i:03d}"},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "c",
+                            "resources": {
+                                "requests": {"cpu": rng.choice(CPUS), "memory": rng.choice(MEMORIES)}
+                            },
+                        }
+                    ]
+                },
+            }
+        )
     pods = [parse_pod(d) for d in documents]
     types = quality_catalog()
     result = Scheduler([benchmark_nodepool()], types, pending_pods=pods).solve(pods)
@@ -213,7 +276,9 @@ def run_quality(seed: int, count: int) -> tuple[float, float]:
 
 
 def run() -> list[str]:
-    sizes = [int(s) for s in os.environ.get("BOSUN_BENCH_SIZES", ",".join(map(str, DEFAULT_SIZES))).split(",") if s]
+    sizes = [
+        int(s) for s in os.environ.get("BOSUN_BENCH_SIZES", ",".join(map(str, DEFAULT_SIZES))).split(",") if s
+    ]
     lines = ["| pods | pods/s | nodes | $/h | unschedulable |", "|---:|---:|---:|---:|---:|"]
     for size in sizes:
         rate, nodes, price, unschedulable = run_throughput(size)

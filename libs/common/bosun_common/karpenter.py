@@ -148,11 +148,11 @@ class NodeSelectorRequirementWithMinValues(_Model):
     def _check(self) -> NodeSelectorRequirementWithMinValues:
         if self.operator == "In" and not self.values:
             raise ValueError(f"requirement {self.key!r}: operator 'In' must have a value defined")
-        if self.operator in ("Gt", "Lt", "Gte", "Lte"):
-            if len(self.values) != 1 or not self.values[0].isdigit():
-                raise ValueError(
-                    f"requirement {self.key!r}: operator {self.operator!r} must have a single non-negative integer value"
-                )
+        bounded = self.operator in ("Gt", "Lt", "Gte", "Lte")
+        if bounded and (len(self.values) != 1 or not self.values[0].isdigit()):
+            raise ValueError(
+                f"requirement {self.key!r}: operator {self.operator!r} must have a single non-negative integer value"
+            )
         if self.operator in ("Exists", "DoesNotExist") and self.values:
             raise ValueError(f"requirement {self.key!r}: operator {self.operator!r} takes no values")
         if self.minValues is not None and self.operator == "In" and self.minValues > len(set(self.values)):
@@ -298,7 +298,7 @@ class NodePoolStatus(_Model):
 
 
 class NodePool(_Model):
-    apiVersion: Literal["karpenter.sh/v1"] = API_VERSION
+    apiVersion: Literal["karpenter.sh/v1"] = "karpenter.sh/v1"
     kind: Literal["NodePool"] = "NodePool"
     metadata: ObjectMeta
     spec: NodePoolSpec
@@ -358,7 +358,7 @@ class NodeClaimStatus(_Model):
 
 
 class NodeClaim(_Model):
-    apiVersion: Literal["karpenter.sh/v1"] = API_VERSION
+    apiVersion: Literal["karpenter.sh/v1"] = "karpenter.sh/v1"
     kind: Literal["NodeClaim"] = "NodeClaim"
     metadata: ObjectMeta
     spec: NodeClaimSpec = Field(default_factory=NodeClaimSpec)

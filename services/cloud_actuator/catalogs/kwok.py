@@ -39,7 +39,11 @@ def kwok_instance_type(family: str, cpu: int, arch: str, os: str) -> InstanceTyp
     memory_gib = cpu * FAMILIES[family]
     price = on_demand_price(cpu, memory_gib)
     offerings = tuple(
-        Offering(zone=zone, capacityType=kind, price=round(price * (SPOT_DISCOUNT if kind == CAPACITY_TYPE_SPOT else 1), 6))
+        Offering(
+            zone=zone,
+            capacityType=kind,
+            price=round(price * (SPOT_DISCOUNT if kind == CAPACITY_TYPE_SPOT else 1), 6),
+        )
         for zone in ZONES
         for kind in (CAPACITY_TYPE_SPOT, CAPACITY_TYPE_ON_DEMAND)
     )
@@ -54,7 +58,12 @@ def kwok_instance_type(family: str, cpu: int, arch: str, os: str) -> InstanceTyp
             "karpenter.kwok.sh/instance-cpu": str(cpu),
             "karpenter.kwok.sh/instance-memory": str(memory_gib * 1024),
         },
-        capacity={"cpu": str(cpu), "memory": f"{memory_gib}Gi", "pods": str(min(16 * cpu, 1024)), "ephemeral-storage": "20Gi"},
+        capacity={
+            "cpu": str(cpu),
+            "memory": f"{memory_gib}Gi",
+            "pods": str(min(16 * cpu, 1024)),
+            "ephemeral-storage": "20Gi",
+        },
         offerings=offerings,
     )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from bosun_common.catalog import (
     CAPACITY_TYPE_ON_DEMAND,
     CAPACITY_TYPE_RESERVED,
@@ -23,7 +24,6 @@ from bosun_common.catalog import (
     LABEL_ZONE,
     InstanceType,
 )
-
 from node_planner.provisioning.instance_types import MAX_INSTANCE_TYPES, BoolArray, IntArray, PoolTypes
 from node_planner.scheduling.objects import HostPort, Node, Pod
 from node_planner.scheduling.requirements import Requirement, Requirements
@@ -96,7 +96,9 @@ def is_exotic(instance_type: InstanceType) -> bool:
     """GPUs, accelerators and bare metal: used only when nothing ordinary fits."""
     if any(name in instance_type.capacity for name in EXOTIC_RESOURCES):
         return True
-    return instance_type.name.endswith(".metal") or "metal" in instance_type.labels.get("karpenter.k8s.aws/instance-size", "")
+    return instance_type.name.endswith(".metal") or "metal" in instance_type.labels.get(
+        "karpenter.k8s.aws/instance-size", ""
+    )
 
 
 def order_options(pool: PoolTypes, requirements: Requirements, options: BoolArray) -> list[int]:
@@ -114,8 +116,15 @@ def choose_launch(pool: PoolTypes, requirements: Requirements, ordered: list[int
     for i in ordered:
         for offering in pool.types[i].offerings:
             if offering.available and zone_req.has(offering.zone) and ct_req.has(offering.capacityType):
-                offers.setdefault(offering.capacityType, []).append((offering.price, pool.types[i].name, i, offering.zone))
-    for capacity_type in (CAPACITY_TYPE_RESERVED, CAPACITY_TYPE_SPOT, CAPACITY_TYPE_ON_DEMAND, *sorted(offers)):
+                offers.setdefault(offering.capacityType, []).append(
+                    (offering.price, pool.types[i].name, i, offering.zone)
+                )
+    for capacity_type in (
+        CAPACITY_TYPE_RESERVED,
+        CAPACITY_TYPE_SPOT,
+        CAPACITY_TYPE_ON_DEMAND,
+        *sorted(offers),
+    ):
         candidates = offers.get(capacity_type)
         if not candidates:
             continue
@@ -169,4 +178,6 @@ def finalize(claim: SimClaim, resources_names: list[str], strict_min_values: boo
     )
     requirements.add(Requirement(LABEL_CAPACITY_TYPE, False, frozenset(capacity_types)))
     requests = {name: int(claim.requests[i]) for i, name in enumerate(resources_names) if claim.requests[i]}
-    return NewNodeClaim(pool.nodepool.name, names, requirements, launch, list(claim.pods), requests, claim.hostname, relaxed)
+    return NewNodeClaim(
+        pool.nodepool.name, names, requirements, launch, list(claim.pods), requests, claim.hostname, relaxed
+    )

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+
 from bosun_common.catalog import LABEL_CAPACITY_TYPE, LABEL_NODEPOOL, LABEL_ZONE, InstanceType
 from bosun_common.karpenter import NodePool
-
 from node_planner.scheduling.objects import Pod
 from node_planner.scheduling.requirements import Requirement, Requirements
 from node_planner.scheduling.taints import Taint, untolerated_taint
@@ -74,7 +74,9 @@ class PoolTypes:
     available: FloatArray = field(init=False)
     excluded: dict[str, str] = field(default_factory=dict)  # type name -> why not offered
     _masks: dict[Requirement, BoolArray] = field(default_factory=dict)
-    _offer_masks: dict[tuple[Requirement | None, Requirement | None], FloatArray] = field(default_factory=dict)
+    _offer_masks: dict[tuple[Requirement | None, Requirement | None], FloatArray] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.available = self.prices
@@ -103,7 +105,9 @@ class PoolTypes:
         if cached is not None:
             return cached
         zones = [i for i, z in enumerate(self.zones) if zone is None or zone.has(z)]
-        kinds = [i for i, c in enumerate(self.capacity_types) if capacity_type is None or capacity_type.has(c)]
+        kinds = [
+            i for i, c in enumerate(self.capacity_types) if capacity_type is None or capacity_type.has(c)
+        ]
         if zones and kinds:
             prices = self.prices[:, zones][:, :, kinds].reshape(self.size, -1).min(axis=1)
         else:
@@ -113,7 +117,7 @@ class PoolTypes:
 
     def compatible_mask(self, requirements: Requirements) -> BoolArray:
         """Types compatible with every requirement and with at least one allowed, available offering."""
-        mask = np.isfinite(self.offering_prices(requirements))
+        mask: BoolArray = np.isfinite(self.offering_prices(requirements))
         for key, requirement in requirements.items():
             if key in (LABEL_ZONE, LABEL_CAPACITY_TYPE, LABEL_NODEPOOL):
                 continue
@@ -121,7 +125,7 @@ class PoolTypes:
         return mask
 
     def fit_mask(self, requests: IntArray) -> BoolArray:
-        fit: BoolArray = (self.alloc >= requests).all(axis=1)
+            mask = np.asarray(mask & self.requirement_mask(requirement), dtype=np.bool_)
         return fit
 
     def distinct_values(self, key: str, mask: BoolArray) -> int:
@@ -178,13 +182,29 @@ def build_pool_types(
     alloc = np.array([resources.vector(it.allocatable()) for it in kept], dtype=np.int64).reshape(
         len(kept), len(resources.names)
     )
-    pool = PoolTypes(nodepool, requirements, taints, startup, kept, alloc, capacity, zones, kinds, prices, excluded=excluded)
+    pool = PoolTypes(
+        nodepool,
+        requirements,
+        taints,
+        startup,
+        kept,
+        alloc,
+        capacity,
+        zones,
+        kinds,
+        prices,
+        excluded=excluded,
+    )
     for daemon in daemon_pods:
         if untolerated_taint(taints, daemon.tolerations) is not None:
             continue
         daemon_requirements = daemon.node_requirements()
         if requirements.compatible_error(daemon_requirements, allow_undefined) is not None:
             continue
-        mask = pool.compatible_mask(requirements.merged(daemon_requirements)) if len(kept) else np.zeros(0, np.bool_)
+        mask = (
+            pool.compatible_mask(requirements.merged(daemon_requirements))
+            if len(kept)
+            else np.zeros(0, np.bool_)
+        )
         pool.alloc[mask] -= resources.vector(daemon.requests)
     return pool

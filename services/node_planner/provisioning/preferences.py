@@ -34,9 +34,9 @@ def relax(pod: Pod, tolerate_prefer_no_schedule: bool = True) -> tuple[Pod, str]
             f"preferred pod anti-affinity on {term.topology_key} (weight {term.weight})"
         )
     if pod.preferred_node_terms:
-        weight, term = pod.preferred_node_terms[0]
+        weight, preferred = pod.preferred_node_terms[0]
         return dataclasses.replace(pod, preferred_node_terms=pod.preferred_node_terms[1:]), (
-            f"preferred node affinity {term.describe()} (weight {weight})"
+            f"preferred node affinity {preferred.describe()} (weight {weight})"
         )
     for i, constraint in enumerate(pod.spread):
         if constraint.when_unsatisfiable == "ScheduleAnyway":

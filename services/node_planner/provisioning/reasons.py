@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-from bosun_common.catalog import LABEL_CAPACITY_TYPE, LABEL_NODEPOOL, LABEL_ZONE, format_quantity
 
+from bosun_common.catalog import LABEL_CAPACITY_TYPE, LABEL_NODEPOOL, LABEL_ZONE, format_quantity
 from node_planner.provisioning.instance_types import IntArray, PoolTypes
 from node_planner.scheduling.requirements import Requirements
 
 
 def _format(names: list[str], vector: IntArray) -> str:
-    return ", ".join(f"{name}={format_quantity(name, int(vector[i]))}" for i, name in enumerate(names) if vector[i])
+    return ", ".join(
+        f"{name}={format_quantity(name, int(vector[i]))}" for i, name in enumerate(names) if vector[i]
+    )
 
 
 def explain_pool_failure(

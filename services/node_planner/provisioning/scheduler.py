@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from bosun_common.catalog import LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_ZONE, InstanceType
 from bosun_common.karpenter import WELL_KNOWN_LABELS, NodePool
-
 from node_planner.provisioning.claims import NewNodeClaim, SimClaim, SimNode, finalize, min_values_error
 from node_planner.provisioning.instance_types import IntArray, PoolTypes, ResourceIndex, build_pool_types
 from node_planner.provisioning.preferences import relax
@@ -82,9 +82,15 @@ class Scheduler:
         self.strict_min_values = strict_min_values
         self.tolerate_prefer_no_schedule = tolerate_prefer_no_schedule
         ordered_pools = sorted(nodepools, key=lambda p: (-(p.spec.weight or 0), p.name))
-        types_for = instance_types if isinstance(instance_types, dict) else {p.name: instance_types for p in ordered_pools}
+        types_for = (
+            instance_types
+            if isinstance(instance_types, dict)
+            else {p.name: instance_types for p in ordered_pools}
+        )
         all_types = [it for p in ordered_pools for it in types_for.get(p.name, [])]
-        names = {n for it in all_types for n in it.capacity} | {n for p in [*pending_pods, *daemon_pods] for n in p.requests}
+        names = {n for it in all_types for n in it.capacity} | {
+            n for p in [*pending_pods, *daemon_pods] for n in p.requests
+        }
         names |= {n for node in nodes for n in node.allocatable}
         self.resources = ResourceIndex(names)
         self.allow_undefined = WELL_KNOWN_LABELS | {k for it in all_types for k in it.labels}
@@ -161,14 +167,23 @@ class Scheduler:
             used = self.resources.vector({})
             for pod in pods:
                 used += self.resources.vector(pod.requests)
-            taints = node.taints if node.initialized else [t for t in node.taints if t not in EPHEMERAL_TAINTS]
+            taints = (
+                node.taints if node.initialized else [t for t in node.taints if t not in EPHEMERAL_TAINTS]
+            )
             requirements = Requirements.from_labels({**node.labels, LABEL_HOSTNAME: node.name})
             volumes: dict[str, int] = {}
             for pod in pods:
                 for driver, count in pod.volumes.items():
                     volumes[driver] = volumes.get(driver, 0) + count
-            sim = SimNode(node, requirements, self.resources.vector(node.allocatable) - used, taints, list(pods),
-                          [port for pod in pods for port in pod.host_ports], volumes)
+            sim = SimNode(
+                node,
+                requirements,
+                self.resources.vector(node.allocatable) - used,
+                taints,
+                list(pods),
+                [port for pod in pods for port in pod.host_ports],
+                volumes,
+            )
             result.append(sim)
         return result
 
@@ -185,7 +200,14 @@ class Scheduler:
                 pool_errors.append(f"did not tolerate taint {taint.describe()}")
                 continue
             pool_errors.append(pool.requirements.compatible_error(requirements, self.allow_undefined))
-        data = PodData(pod, self.resources.vector(pod.requests), requirements, strict, self.topology.owned_groups(pod), pool_errors)
+        data = PodData(
+            pod,
+            self.resources.vector(pod.requests),
+            requirements,
+            strict,
+            self.topology.owned_groups(pod),
+            pool_errors,
+        )
         self._pod_data[pod.uid] = data
         return data
 
@@ -226,7 +248,9 @@ class Scheduler:
                 queue.append(pod)
                 last_length[pod.uid] = len(queue) - position
         for pod in queue[position:]:
-            result.unschedulable[pod.key] = errors.get(pod.uid, "scheduling timed out before this pod was tried")
+            result.unschedulable[pod.key] = errors.get(
+                pod.uid, "scheduling timed out before this pod was tried"
+            )
         for claim in self.claims:
             final = finalize(claim, self.resources.names, self.strict_min_values)
             if isinstance(final, str):
@@ -395,7 +419,15 @@ class Scheduler:
                 self._grow()
             hostname = f"hostname-placeholder-{index:04d}"
             self.topology.register_claim(index, hostname)
-            claim = SimClaim(index, pool, pool_index, hostname, pool.requirements.copy(), options, self.resources.vector({}))
+            claim = SimClaim(
+                index,
+                pool,
+                pool_index,
+                hostname,
+                pool.requirements.copy(),
+                options,
+                self.resources.vector({}),
+            )
             error = self._try_claim_new(claim, data)
             if error is not None:
                 reasons.append(f"incompatible with nodepool {name!r}: {error}")
@@ -413,5 +445,7 @@ class Scheduler:
         if error is not None:
             self.claims.pop()
             self._order[claim.index] = np.inf
-            return explain_pool_failure(claim.pool, claim.requirements, data.requirements, data.requests, self.resources.names, error)
+            return explain_pool_failure(
+                claim.pool, claim.requirements, data.requirements, data.requests, self.resources.names, error
+            )
         return None

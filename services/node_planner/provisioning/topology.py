@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from bosun_common.catalog import LABEL_HOSTNAME
 
+from bosun_common.catalog import LABEL_HOSTNAME
 from node_planner.scheduling.objects import LabelSelector, Pod
 from node_planner.scheduling.requirements import Requirement, Requirements
 from node_planner.scheduling.taints import Taint, Toleration, tolerates_all
@@ -76,7 +76,12 @@ class Topology:
         self.hostnames: set[str] = set()
 
     # -- groups ---------------------------------------------------------------
-    def _group(self, table: dict[tuple[object, ...], TopologyGroup], identity: tuple[object, ...], make: TopologyGroup) -> TopologyGroup:
+    def _group(
+        self,
+        table: dict[tuple[object, ...], TopologyGroup],
+        identity: tuple[object, ...],
+        make: TopologyGroup,
+    ) -> TopologyGroup:
         group = table.get(identity)
         if group is None:
             group = make
@@ -96,15 +101,45 @@ class Topology:
         for c in pod.spread:
             node_filter = pod.node_requirements() if c.node_affinity_policy == "Honor" else None
             taints = tuple(pod.tolerations) if c.node_taints_policy == "Honor" else None
-            identity = (SPREAD, c.topology_key, pod.namespace, c.selector, c.max_skew, c.min_domains,
-                        node_filter.signature() if node_filter else None, taints)
-            result.append(self._group(self.groups, identity, TopologyGroup(
-                SPREAD, c.topology_key, frozenset((pod.namespace,)), c.selector, c.max_skew, c.min_domains, node_filter, taints)))
-        for kind, terms in ((AFFINITY, [*pod.affinity, *pod.preferred_affinity]), (ANTI_AFFINITY, [*pod.anti_affinity, *pod.preferred_anti_affinity])):
+            identity = (
+                SPREAD,
+                c.topology_key,
+                pod.namespace,
+                c.selector,
+                c.max_skew,
+                c.min_domains,
+                node_filter.signature() if node_filter else None,
+                taints,
+            )
+            result.append(
+                self._group(
+                    self.groups,
+                    identity,
+                    TopologyGroup(
+                        SPREAD,
+                        c.topology_key,
+                        frozenset((pod.namespace,)),
+                        c.selector,
+                        c.max_skew,
+                        c.min_domains,
+                        node_filter,
+                        taints,
+                    ),
+                )
+            )
+        for kind, terms in (
+            (AFFINITY, [*pod.affinity, *pod.preferred_affinity]),
+            (ANTI_AFFINITY, [*pod.anti_affinity, *pod.preferred_anti_affinity]),
+        ):
             for term in terms:
                 namespaces = frozenset(term.namespaces or (pod.namespace,))
-                identity = (kind, term.topology_key, namespaces, term.selector)
-                result.append(self._group(self.groups, identity, TopologyGroup(kind, term.topology_key, namespaces, term.selector)))
+                result.append(
+                    self._group(
+                        self.groups,
+                        identity,
+                        TopologyGroup(kind, term.topology_key, namespaces, term.selector),
+                    )
+                )
         for group in result:
             group.owners.add(pod.uid)
         return result
@@ -114,8 +149,12 @@ class Topology:
         result = []
         for term in pod.anti_affinity:
             namespaces = frozenset(term.namespaces or (pod.namespace,))
-            identity = (term.topology_key, namespaces, term.selector)
-            group = self._group(self.inverse_groups, identity, TopologyGroup(ANTI_AFFINITY, term.topology_key, namespaces, term.selector, inverse=True))
+            identity: tuple[object, ...] = (term.topology_key, namespaces, term.selector)
+            group = self._group(
+                self.inverse_groups,
+                identity,
+                TopologyGroup(ANTI_AFFINITY, term.topology_key, namespaces, term.selector, inverse=True),
+            )
             group.owners.add(pod.uid)
             result.append(group)
         return result
@@ -159,8 +198,15 @@ class Topology:
     def _universe(self, key: str) -> set[str]:
         return self.domains.get(key, set())
 
-    def next_domains(self, group: TopologyGroup, pod: Pod, self_selecting: bool, pod_domains: Requirement,
-                     node_domains: Requirement, hostname: str) -> Requirement:
+    def next_domains(
+        self,
+        group: TopologyGroup,
+        pod: Pod,
+        self_selecting: bool,
+        pod_domains: Requirement,
+        node_domains: Requirement,
+        hostname: str,
+    ) -> Requirement:
         """The domains of `node_domains` where `pod` may go under `group` (empty when none)."""
         key = group.key
         if key == LABEL_HOSTNAME:
@@ -193,7 +239,9 @@ class Topology:
                 best = (count, domain)
         return Requirement(key, False, frozenset(() if best is None else (best[1],)))
 
-    def next_domains_all(self, group: TopologyGroup, pod: Pod, self_selecting: bool, pod_domains: Requirement) -> Requirement:
+    def next_domains_all(
+        self, group: TopologyGroup, pod: Pod, self_selecting: bool, pod_domains: Requirement
+    ) -> Requirement:
         """Every domain (of a non-hostname key) where `pod` could go under `group`, for pre-filtering."""
         key = group.key
         universe = self._universe(key)
@@ -210,11 +258,19 @@ class Topology:
             minimum = 0
         extra = 1 if self_selecting else 0
         return Requirement(
-            key, False, frozenset(d for d in universe if group.counts.get(d, 0) + extra - minimum <= group.max_skew)
+            key,
+            False,
+            frozenset(d for d in universe if group.counts.get(d, 0) + extra - minimum <= group.max_skew),
         )
 
-    def add_requirements(self, pod: Pod, owned: list[TopologyGroup], strict: Requirements,
-                         node_requirements: Requirements, hostname: str) -> Requirements | str:
+    def add_requirements(
+        self,
+        pod: Pod,
+        owned: list[TopologyGroup],
+        strict: Requirements,
+        node_requirements: Requirements,
+        hostname: str,
+    ) -> Requirements | str:
         """`node_requirements` narrowed by every topology constraint on `pod`, or why it cannot go there."""
         result = node_requirements
         for group in [*owned, *self.inverse_selecting(pod)]:
@@ -230,7 +286,9 @@ class Topology:
                 result.add(domains)
         return result
 
-    def record(self, pod: Pod, requirements: Requirements, taints: Iterable[Taint], hostname: str, claim: int | None) -> None:
+    def record(
+        self, pod: Pod, requirements: Requirements, taints: Iterable[Taint], hostname: str, claim: int | None
+    ) -> None:
         """Count `pod`, now placed on a node with `requirements`, in every group that selects it."""
         taints = list(taints)
         for group in self.counting(pod):
@@ -241,7 +299,14 @@ class Topology:
             if pod.uid in group.owners:
                 self._record(group, requirements, hostname, claim, all_values=True)
 
-    def _record(self, group: TopologyGroup, requirements: Requirements, hostname: str, claim: int | None, all_values: bool) -> None:
+    def _record(
+        self,
+        group: TopologyGroup,
+        requirements: Requirements,
+        hostname: str,
+        claim: int | None,
+        all_values: bool,
+    ) -> None:
         if group.key == LABEL_HOSTNAME:
             group.counts[hostname] = group.counts.get(hostname, 0) + 1
             if claim is not None:

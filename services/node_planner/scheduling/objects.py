@@ -13,7 +13,6 @@ from typing import Any
 
 from bosun_common.catalog import RESOURCE_PODS, add_resources, parse_resource_list
 from bosun_common.karpenter import ANNOTATION_DO_NOT_DISRUPT, normalize_label_key
-
 from node_planner.scheduling.requirements import Requirement, Requirements
 from node_planner.scheduling.taints import Taint, Toleration
 
@@ -54,7 +53,9 @@ class LabelSelector:
         return True
 
     def with_labels(self, extra: Mapping[str, str]) -> LabelSelector:
-        return LabelSelector(tuple(sorted({**dict(self.match_labels), **extra}.items())), self.match_expressions)
+        return LabelSelector(
+            tuple(sorted({**dict(self.match_labels), **extra}.items())), self.match_expressions
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +152,11 @@ def _terms_to_requirements(expressions: Sequence[Mapping[str, Any]]) -> Requirem
     result = Requirements()
     for expression in expressions:
         result.add(
-            Requirement.new(str(expression["key"]), str(expression["operator"]), [str(v) for v in expression.get("values") or []])
+            Requirement.new(
+                str(expression["key"]),
+                str(expression["operator"]),
+                [str(v) for v in expression.get("values") or []],
+            )
         )
     return result
 
@@ -174,7 +179,10 @@ def _affinity_terms(items: Sequence[Mapping[str, Any]], weighted: bool) -> list[
 def effective_requests(spec: Mapping[str, Any]) -> dict[str, int]:
     """Kubernetes' effective pod request: max(sum of containers + sidecars, largest init container) + overhead."""
     containers = add_resources(
-        *(parse_resource_list((c.get("resources") or {}).get("requests")) for c in spec.get("containers") or [])
+        *(
+            parse_resource_list((c.get("resources") or {}).get("requests"))
+            for c in spec.get("containers") or []
+        )
     )
     sidecars: dict[str, int] = {}
     for init in spec.get("initContainers") or []:
@@ -199,13 +207,23 @@ def parse_pod(document: Mapping[str, Any]) -> Pod:
     owner = next((o for o in owners if o.get("controller")), owners[0] if owners else {})
     affinity = spec.get("affinity") or {}
     node_affinity = affinity.get("nodeAffinity") or {}
-    selector_requirements = Requirements.from_labels({str(k): str(v) for k, v in (spec.get("nodeSelector") or {}).items()})
-    required = (node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or []
-    terms = [selector_requirements.merged(_terms_to_requirements(t.get("matchExpressions") or [])) for t in required]
+    selector_requirements = Requirements.from_labels(
+        {str(k): str(v) for k, v in (spec.get("nodeSelector") or {}).items()}
+    )
+    required = (node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get(
+        "nodeSelectorTerms"
+    ) or []
+    terms = [
+        selector_requirements.merged(_terms_to_requirements(t.get("matchExpressions") or []))
+        for t in required
+    ]
     if not terms and selector_requirements:
         terms = [selector_requirements]
     preferred = [
-        (int(p.get("weight", 1)), _terms_to_requirements((p.get("preference") or {}).get("matchExpressions") or []))
+        (
+            int(p.get("weight", 1)),
+            _terms_to_requirements((p.get("preference") or {}).get("matchExpressions") or []),
+        )
         for p in node_affinity.get("preferredDuringSchedulingIgnoredDuringExecution") or []
     ]
     labels = {str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}
@@ -242,11 +260,15 @@ def parse_pod(document: Mapping[str, Any]) -> Pod:
             volumes[str(driver)] = volumes.get(str(driver), 0) + 1
     conditions = status.get("conditions") or []
     scheduled = next((c for c in conditions if c.get("type") == "PodScheduled"), None)
-    unschedulable = scheduled is None or (scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable")
+    unschedulable = scheduled is None or (
+        scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable"
+    )
     return Pod(
         namespace=str(metadata.get("namespace") or "default"),
         name=str(metadata.get("name", "")),
-        uid=str(metadata.get("uid") or f"{metadata.get('namespace') or 'default'}/{metadata.get('name', '')}"),
+        uid=str(
+            metadata.get("uid") or f"{metadata.get('namespace') or 'default'}/{metadata.get('name', '')}"
+        ),
         labels=labels,
         annotations={str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()},
         creation=str(metadata.get("creationTimestamp") or ""),
@@ -258,12 +280,16 @@ def parse_pod(document: Mapping[str, Any]) -> Pod:
         preferred_node_terms=sorted(preferred, key=lambda p: -p[0]),
         tolerations=[Toleration.parse(t) for t in spec.get("tolerations") or []],
         spread=spread,
-        affinity=_affinity_terms(pod_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or [], False),
+        affinity=_affinity_terms(
+            pod_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or [], False
+        ),
         preferred_affinity=sorted(
             _affinity_terms(pod_affinity.get("preferredDuringSchedulingIgnoredDuringExecution") or [], True),
             key=lambda t: -t.weight,
         ),
-        anti_affinity=_affinity_terms(pod_anti.get("requiredDuringSchedulingIgnoredDuringExecution") or [], False),
+        anti_affinity=_affinity_terms(
+            pod_anti.get("requiredDuringSchedulingIgnoredDuringExecution") or [], False
+        ),
         preferred_anti_affinity=sorted(
             _affinity_terms(pod_anti.get("preferredDuringSchedulingIgnoredDuringExecution") or [], True),
             key=lambda t: -t.weight,
@@ -385,6 +411,8 @@ def daemonset_pod(document: Mapping[str, Any]) -> Pod:
     template_meta = dict(template.get("metadata") or {})
     template_meta.setdefault("name", f"{metadata.get('name', '')}-daemon")
     template_meta.setdefault("namespace", metadata.get("namespace") or "default")
-    template_meta["ownerReferences"] = [{"kind": "DaemonSet", "name": metadata.get("name", ""), "controller": True}]
+    template_meta["ownerReferences"] = [
+        {"kind": "DaemonSet", "name": metadata.get("name", ""), "controller": True}
+    ]
     pod = parse_pod({"metadata": template_meta, "spec": template.get("spec") or {}})
     return pod

@@ -37,7 +37,9 @@ class Requirement:
     min_values: int | None = None
 
     @staticmethod
-    def new(key: str, operator: str, values: Iterable[str] = (), min_values: int | None = None) -> Requirement:
+    def new(
+        key: str, operator: str, values: Iterable[str] = (), min_values: int | None = None
+    ) -> Requirement:
         """A requirement from a node selector term (`key`, `operator`, `values`)."""
         key = normalize_label_key(key)
         items = frozenset(values)
@@ -52,7 +54,12 @@ class Requirement:
         number = _as_int(next(iter(items), "")) if len(items) == 1 else None
         if number is None:
             raise ValueError(f"requirement {key!r}: {operator} needs one integer value")
-        bounds = {"Gt": (number, None), "Gte": (number - 1, None), "Lt": (None, number), "Lte": (None, number + 1)}
+        bounds = {
+            "Gt": (number, None),
+            "Gte": (number - 1, None),
+            "Lt": (None, number),
+            "Lte": (None, number + 1),
+        }
         if operator not in bounds:
             raise ValueError(f"requirement {key!r}: unknown operator {operator!r}")
         greater, less = bounds[operator]
@@ -75,7 +82,11 @@ class Requirement:
         return not (self.less_than is not None and number >= self.less_than)
 
     def _bounds_empty(self) -> bool:
-        return self.greater_than is not None and self.less_than is not None and self.greater_than + 1 >= self.less_than
+        return (
+            self.greater_than is not None
+            and self.less_than is not None
+            and self.greater_than + 1 >= self.less_than
+        )
 
     def has(self, value: str) -> bool:
         """True when `value` is allowed."""
@@ -220,7 +231,9 @@ class Requirements(Mapping[str, Requirement]):
 
     def labels(self) -> dict[str, str]:
         """The labels implied: keys whose requirement allows exactly one value."""
-        return {k: next(iter(r.values)) for k, r in self._items.items() if not r.complement and len(r.values) == 1}
+        return {
+            k: next(iter(r.values)) for k, r in self._items.items() if not r.complement and len(r.values) == 1
+        }
 
     def intersects_error(self, incoming: Requirements) -> str | None:
         """Why the shared keys admit no common value (NotIn/DoesNotExist on both sides may be empty)."""
@@ -230,12 +243,17 @@ class Requirements(Mapping[str, Requirement]):
                 continue
             if existing.intersection(other).any_value():
                 continue
-            if other.operator() in ("NotIn", "DoesNotExist") and existing.operator() in ("NotIn", "DoesNotExist"):
+            if other.operator() in ("NotIn", "DoesNotExist") and existing.operator() in (
+                "NotIn",
+                "DoesNotExist",
+            ):
                 continue
             return f"incompatible requirements, key {key}, {other.describe()} not in {existing.describe()}"
         return None
 
-    def compatible_error(self, incoming: Requirements, allow_undefined: frozenset[str] = WELL_KNOWN_LABELS) -> str | None:
+    def compatible_error(
+        self, incoming: Requirements, allow_undefined: frozenset[str] = WELL_KNOWN_LABELS
+    ) -> str | None:
         """Why `incoming` (a pod's requirements) cannot be met by these (a node's), or None.
 
         Custom labels must be defined by the node; well-known labels may be left open.
@@ -270,9 +288,8 @@ class Requirements(Mapping[str, Requirement]):
                 terms.append({"key": key, "operator": "Gt", "values": [str(r.greater_than)]})
             if r.less_than is not None:
                 terms.append({"key": key, "operator": "Lt", "values": [str(r.less_than)]})
-            if r.greater_than is not None or r.less_than is not None:
-                if r.complement and not r.values:
-                    continue
+            if (r.greater_than is not None or r.less_than is not None) and r.complement and not r.values:
+                continue
             term: dict[str, object] = {"key": key, "operator": r.operator()}
             if r.values:
                 term["values"] = sorted(r.values)

@@ -65,7 +65,9 @@ def untolerated_taint(
     return None
 
 
-def tolerates_all(taints: Iterable[Taint], tolerations: Sequence[Toleration], prefer_blocks: bool = True) -> bool:
+def tolerates_all(
+    taints: Iterable[Taint], tolerations: Sequence[Toleration], prefer_blocks: bool = True
+) -> bool:
     return untolerated_taint(taints, tolerations, prefer_blocks) is None
 
 
