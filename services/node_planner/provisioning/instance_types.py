@@ -121,11 +121,11 @@ class PoolTypes:
         for key, requirement in requirements.items():
             if key in (LABEL_ZONE, LABEL_CAPACITY_TYPE, LABEL_NODEPOOL):
                 continue
-            mask = mask & self.requirement_mask(requirement)
+            mask = np.asarray(mask & self.requirement_mask(requirement), dtype=np.bool_)
         return mask
 
     def fit_mask(self, requests: IntArray) -> BoolArray:
-            mask = np.asarray(mask & self.requirement_mask(requirement), dtype=np.bool_)
+        fit: BoolArray = (self.alloc >= requests).all(axis=1)
         return fit
 
     def distinct_values(self, key: str, mask: BoolArray) -> int:
