@@ -125,7 +125,7 @@ class PoolTypes:
         return mask
 
     def fit_mask(self, requests: IntArray) -> BoolArray:
-        fit: BoolArray = (self.alloc >= requests).all(axis=1)
+        fit: BoolArray = np.asarray((self.alloc >= requests).all(axis=1), dtype=np.bool_)
         return fit
 
     def distinct_values(self, key: str, mask: BoolArray) -> int:
