@@ -42,7 +42,14 @@ class CelCompileError(ValueError):
 
 
 class CelEvaluationError(ValueError):
-    """Evaluation failed (missing field, no such key, a library function refused...)."""
+    """Evaluation failed. `missing_data` when it read a field, key or index not there (yet)."""
+
+    def __init__(self, message: str, missing_data: bool = False) -> None:
+        super().__init__(message)
+        self.missing_data = missing_data
+
+
+_MISSING = ("Key not found", "no such key", "No such key", "Index error", "non-message type", "no such field")
 
 
 def _extensions() -> list[Any]:
@@ -108,11 +115,15 @@ class CompiledExpression:
         data = {name: activation[name] for name in self.references if name in activation}
         missing = sorted(self.references - data.keys())
         if missing:
-            raise CelEvaluationError(f"no value for {', '.join(missing)}")
+            raise CelEvaluationError(f"no value for {', '.join(missing)}", missing_data=True)
         try:
-            value = self.program.eval(data=data).plain_value()
+            result_value = self.program.eval(data=data)
+            if result_value.type() == cel.Type.ERROR:
+                raise RuntimeError(str(result_value.plain_value()))
+            value = result_value.plain_value()
         except Exception as exc:  # the C++ runtime raises RuntimeError and friends
-            raise CelEvaluationError(_clean(str(exc))) from exc
+            raw = str(exc)
+            raise CelEvaluationError(_clean(raw), any(m in raw for m in _MISSING)) from exc
         result = _plain(value)
         if isinstance(result, str | list | dict) and _size(result) > MAX_RESULT_BYTES:
             raise CelEvaluationError(f"result is over {MAX_RESULT_BYTES} bytes")

@@ -274,7 +274,10 @@ class _Compiler:
             references |= dimension.expression.references
 
         ready_when = []
-        ready_var = "each" if for_each else rid
+        is_list = bool(for_each) or bool(
+            ((resource.get("externalRef") or {}).get("metadata") or {}).get("selector")
+        )
+        ready_var = "each" if is_list else rid
         ready_env = new_env({ready_var: single[rid]}, pool)
         for position, text in enumerate(resource.get("readyWhen") or []):
             where = f"readyWhen[{position}]"

@@ -71,11 +71,23 @@ def trim(schema: Any) -> Any:
 
 def generate(spec_dir: Path) -> dict[str, Any]:
     kinds: dict[str, str] = {}
+    namespaced: dict[str, bool] = {}
     schemas: dict[str, Any] = {}
     for path in sorted(spec_dir.iterdir()):
         if not STABLE_FILE.match(path.name):
             continue
         document = json.loads(path.read_text())
+        for url, operations in sorted(document.get("paths", {}).items()):
+            for operation in operations.values():
+                gvk = (
+                    operation.get("x-kubernetes-group-version-kind") if isinstance(operation, dict) else None
+                )
+                if not gvk or "{name}" not in url or url.count("/") > url.index("{name}") + 7:
+                    continue
+                api_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
+                key = f"{api_version}/{gvk['kind']}"
+                if url.endswith("{name}"):
+                    namespaced.setdefault(key, "{namespace}" in url)
         for name, schema in sorted(document.get("components", {}).get("schemas", {}).items()):
             schemas[name] = trim(schema)
             for gvk in schema.get("x-kubernetes-group-version-kind", []):
@@ -88,7 +100,12 @@ def generate(spec_dir: Path) -> dict[str, Any]:
                 if kind.endswith("List") or kind.endswith("Options"):
                     continue
                 kinds.setdefault(f"{api_version}/{kind}", name)
-    return {"source": spec_dir.parent.parent.name, "kinds": dict(sorted(kinds.items())), "schemas": schemas}
+    return {
+        "source": spec_dir.parent.parent.name,
+        "kinds": dict(sorted(kinds.items())),
+        "namespaced": {k: namespaced[k] for k in sorted(kinds) if k in namespaced},
+        "schemas": schemas,
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -100,6 +100,7 @@ class ChainedSchemaSource:
 class _BundledSource:
     def __init__(self, snapshot: Mapping[str, Any]) -> None:
         self.kinds: Mapping[str, str] = snapshot["kinds"]
+        self.namespaced: Mapping[str, bool] = snapshot.get("namespaced", {})
         self.components: Mapping[str, Mapping[str, Any]] = snapshot["schemas"]
         self.origin = str(snapshot.get("source", ""))
         self._cache: dict[tuple[str, str], KindSchema | None] = {}
@@ -111,7 +112,13 @@ class _BundledSource:
             self._cache[key] = (
                 None
                 if name is None
-                else KindSchema(api_version, kind, {"$ref": name}, self.components, namespaced=None)
+                else KindSchema(
+                    api_version,
+                    kind,
+                    {"$ref": name},
+                    self.components,
+                    namespaced=self.namespaced.get(f"{api_version}/{kind}"),
+                )
             )
         return self._cache[key]
 

@@ -8,12 +8,14 @@ May import: graph_planner.errors and the standard library (no CEL, no I/O).
 """
 
 from graph_planner.simple_schema.crd import CRDInput, build_crd, default_printer_columns
+from graph_planner.simple_schema.defaults import apply_defaults
 from graph_planner.simple_schema.markers import Marker, parse_field, parse_markers
 from graph_planner.simple_schema.transform import to_openapi
 
 __all__ = [
     "CRDInput",
     "Marker",
+    "apply_defaults",
     "build_crd",
     "default_printer_columns",
     "parse_field",

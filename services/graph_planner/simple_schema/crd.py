@@ -19,6 +19,20 @@ CONDITION_SCHEMA: dict[str, Any] = {
 }
 
 
+RESOURCE_STATES_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "state": {"type": "string"},
+            "reason": {"type": "string"},
+            "message": {"type": "string"},
+        },
+    },
+}
+
+
 def default_printer_columns() -> list[dict[str, Any]]:
     """kro's columns when the RGD gives none: State, Ready, Age."""
     return [
@@ -59,6 +73,8 @@ def status_schema_with_defaults(inferred: Mapping[str, Any]) -> dict[str, Any]:
     properties = dict(inferred.get("properties", {}))
     properties["state"] = {"type": "string"}
     properties["conditions"] = {"type": "array", "items": CONDITION_SCHEMA}
+    # Bosun's addition: each resource's state and wait/error reason (kro #609, #1252).
+    properties.setdefault("resources", RESOURCE_STATES_SCHEMA)
     return {"type": "object", "properties": dict(sorted(properties.items()))}
 
 
