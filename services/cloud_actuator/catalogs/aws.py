@@ -66,7 +66,7 @@ def kube_reserved_cpu_milli(vcpu: int) -> int:
     for start, end, share in ((0, 1, 0.06), (1, 2, 0.01), (2, 4, 0.005), (4, 1 << 20, 0.0025)):
         if vcpu > start:
             millicores += (min(vcpu, end) - start) * 1000 * share
-    return int(round(millicores))
+    return round(millicores)
 
 
 @cache
@@ -75,7 +75,7 @@ def aws_catalog() -> Catalog:
     region = data["region"]
     types = []
     for name, row in data["instanceTypes"].items():
-        vcpu, memory_mib, arch, gpus, gpu_name, enis, ipv4, metal, hypervisor, zones = row
+        vcpu, memory_mib, arch, gpus, gpu_name, enis, ipv4, _metal, hypervisor, zones = row
         family, size = name.split(".", 1)
         generation_match = _GENERATION.match(family)
         generation = generation_match.group(1) if generation_match else ""
