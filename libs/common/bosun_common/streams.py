@@ -90,10 +90,11 @@ DEAD_LETTERS = StreamSpec(
 LEASES = KVSpec(bucket="leases", ttl_seconds=10.0, description="leader leases")
 CATALOG = KVSpec(bucket="catalog", description="the instance-type catalog")
 SCHEMAS = KVSpec(bucket="schemas", description="resolved OpenAPI schemas")
+WATCHES = KVSpec(bucket="watches", description="kinds the informer watches beyond its core set")
 
 DEFAULT_LAYOUT = BusLayout(
     streams=(STATE, CHANGES, PLANS, OUTCOMES, DEAD_LETTERS),
-    buckets=(LEASES, CATALOG, SCHEMAS),
+    buckets=(LEASES, CATALOG, SCHEMAS, WATCHES),
 )
 
 

@@ -208,6 +208,11 @@ class KubeClient:
                 namespaced=entry["namespaced"],
             )
 
+    async def resources_in(self, api_version: str) -> list[Resource]:
+        """Every kind the server serves in one group-version (freshly discovered)."""
+        await self._discover(api_version)
+        return [r for (av, _), r in sorted(self._resources.items()) if av == api_version]
+
     def forget_discovery(self, api_version: str | None = None) -> None:
         """Drop cached discovery (after a CRD changes)."""
         if api_version is None:

@@ -46,14 +46,17 @@ async def list_and_watch(
     resource_version: str | None = None,
     watch_timeout: int = 290,
     stop: asyncio.Event | None = None,
+    known: dict[str, str] | None = None,
 ) -> AsyncIterator[WatchEvent]:
     """Yield every change to `kind` forever (until `stop`), starting with a list.
 
     `resource_version` resumes a watch without listing first (a restart with a
     remembered position); if it is too old, the API server answers 410 and the
-    reflector re-lists.
+    reflector re-lists. `known` ("namespace/name" -> resourceVersion, e.g. rebuilt
+    from what was published before a restart) makes the first list emit only
+    the differences.
     """
-    known: dict[str, str] = {}
+    known = dict(known or {})
     rv = resource_version
     failures = 0
     while stop is None or not stop.is_set():

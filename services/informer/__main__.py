@@ -1,0 +1,3 @@
+from informer.service import main
+
+main()
