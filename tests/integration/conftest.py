@@ -126,3 +126,29 @@ def services(stack: LocalStack, tmp_path: Path) -> Iterator[Callable[..., Servic
     yield start
     for svc in started:
         svc.stop()
+
+
+REPO = Path(__file__).resolve().parents[2]
+CRD_DIR = REPO / "deploy" / "kustomize" / "base" / "crds"
+
+
+@pytest.fixture(scope="session")
+def crds(stack: LocalStack) -> list[str]:
+    """Install Bosun's CRDs (RGD, NodePool, NodeClaim, KWOKNodeClass) once; wait until established."""
+    import yaml
+
+    kubectl = [
+        str(stack.kube.binaries["kubectl"]) if stack.kube else "kubectl",
+        f"--kubeconfig={stack.kubeconfig}",
+    ]
+    files = sorted(p for p in CRD_DIR.glob("*.yaml") if p.name != "kustomization.yaml")
+    subprocess.run(
+        [*kubectl, "apply", "--server-side", *(f"-f={p}" for p in files)], check=True, capture_output=True
+    )
+    names = [yaml.safe_load(p.read_text())["metadata"]["name"] for p in files]
+    subprocess.run(
+        [*kubectl, "wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in names)],
+        check=True,
+        capture_output=True,
+    )
+    return names
