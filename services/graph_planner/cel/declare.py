@@ -26,13 +26,44 @@ class Fn:
     member: bool = False
 
 
+# The C++ runtime dispatches on the runtime kind of each argument and never matches a
+# `dyn` parameter, so a dyn parameter is declared once per kind a value can have.
+RUNTIME_KINDS = (
+    ("map", T.Map(T.DYN, T.DYN)),
+    ("list", T.List(T.DYN)),
+    ("string", T.STRING),
+    ("int", T.INT),
+    ("uint", T.UINT),
+    ("double", T.DOUBLE),
+    ("bool", T.BOOL),
+    ("bytes", T.BYTES),
+    ("null", T.NULL),
+)
+
+
+def _expand(params: Sequence[Any]) -> list[tuple[str, list[Any]]]:
+    """Every concrete parameter list for `params`, with an overload-id suffix."""
+    combos: list[tuple[str, list[Any]]] = [("", [])]
+    for param in params:
+        if param == T.DYN:
+            combos = [
+                (suffix + "_" + name, [*types, kind])
+                for suffix, types in combos
+                for name, kind in RUNTIME_KINDS
+            ]
+        else:
+            combos = [(suffix, [*types, param]) for suffix, types in combos]
+    return combos
+
+
 def to_decls(functions: Sequence[Fn]) -> list[Any]:
-    """Group overloads by name into cel.FunctionDecls."""
+    """Group overloads by name into cel.FunctionDecls (dyn parameters expanded per kind)."""
     by_name: dict[str, list[Any]] = {}
     for fn in functions:
-        by_name.setdefault(fn.name, []).append(
-            cel.Overload(fn.overload_id, fn.result, list(fn.params), is_member=fn.member, impl=fn.impl)
-        )
+        for suffix, params in _expand(fn.params):
+            by_name.setdefault(fn.name, []).append(
+                cel.Overload(fn.overload_id + suffix, fn.result, params, is_member=fn.member, impl=fn.impl)
+            )
     return [cel.FunctionDecl(name, overloads) for name, overloads in by_name.items()]
 
 

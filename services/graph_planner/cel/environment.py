@@ -140,7 +140,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytearray):
         return bytes(value)
     if isinstance(value, dict):
-        return unwrap_opaque({_plain(k): _plain(v) for k, v in value.items()})
+        # Maps built by the C++ runtime come out in hash order; sort for stable plans.
+        items = sorted(((_plain(k), _plain(v)) for k, v in value.items()), key=lambda kv: str(kv[0]))
+        return unwrap_opaque(dict(items))
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value

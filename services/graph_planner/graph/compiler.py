@@ -51,6 +51,7 @@ from graph_planner.simple_schema import CRDInput, build_crd, to_openapi
 T = cel.Type
 STRING = CelType("STRING")
 SCHEMA_VAR = "schema"
+RUNTIME_VAR = "runtime"  # runtime.newCondition / runtime.condition
 
 
 def _instance_kind_schema(group: str, version: str, kind: str, spec: Mapping[str, Any]) -> KindSchema:
@@ -125,7 +126,7 @@ class _Compiler:
             single[resource["id"]] = T.DYN if ks is None else T(self.registry.message_for_kind(ks))
         schema_type = T(self.registry.message_for_kind(instance))
         pool = self.registry.pool()
-        declared: dict[str, Any] = {SCHEMA_VAR: schema_type}
+        declared: dict[str, Any] = {SCHEMA_VAR: schema_type, RUNTIME_VAR: T.Map(T.STRING, T.DYN)}
         for resource in resources:
             rid = resource["id"]
             is_list = bool(resource.get("forEach")) or bool(

@@ -67,7 +67,7 @@ class NodeResolver:
         self.graph = graph
         self.instance = instance
         self.observed = observed
-        self.result = Resolution(activation={"schema": instance})
+        self.result = Resolution(activation={"schema": instance, "runtime": {}})
 
     def resolve_all(self) -> Resolution:
         for rid in self.graph.topological_order:
