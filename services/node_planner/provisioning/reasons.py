@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from bosun_common.catalog import LABEL_CAPACITY_TYPE, LABEL_NODEPOOL, LABEL_ZONE, format_quantity
 from node_planner.provisioning.instance_types import IntArray, PoolTypes
@@ -22,6 +23,7 @@ def explain_pool_failure(
     requests: IntArray,
     names: list[str],
     error: str,
+    within_limits: npt.NDArray[np.bool_] | None = None,
 ) -> str:
     """Turn "no instance type fits" into which requirement or resource eliminated the last types."""
     if error != "no instance type fits":
@@ -44,6 +46,8 @@ def explain_pool_failure(
             return f"no instance type satisfies requirement {requirement.describe()}"
         mask = narrowed
     fit = mask & pool.fit_mask(requests)
+    if within_limits is not None and fit.any() and not (fit & within_limits).any():
+        return f"no instance type within the remaining limits of nodepool {pool.nodepool.name!r} fits requests {{{_format(names, requests)}}}"
     if not fit.any():
         largest = pool.alloc[mask].max(axis=0)
         short = [name for i, name in enumerate(names) if requests[i] > largest[i]]

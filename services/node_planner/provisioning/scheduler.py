@@ -428,7 +428,7 @@ class Scheduler:
                 options,
                 self.resources.vector({}),
             )
-            error = self._try_claim_new(claim, data)
+            error = self._try_claim_new(claim, data, None if remaining is None else options)
             if error is not None:
                 reasons.append(f"incompatible with nodepool {name!r}: {error}")
                 continue
@@ -438,7 +438,7 @@ class Scheduler:
             return None
         return "; ".join(reasons) or "no nodepool"
 
-    def _try_claim_new(self, claim: SimClaim, data: PodData) -> str | None:
+    def _try_claim_new(self, claim: SimClaim, data: PodData, within_limits: np.ndarray | None) -> str | None:
         self.claims.append(claim)
         self._pool_index[claim.index] = claim.pool_index
         error = self._try_claim(claim, data)
@@ -446,6 +446,12 @@ class Scheduler:
             self.claims.pop()
             self._order[claim.index] = np.inf
             return explain_pool_failure(
-                claim.pool, claim.requirements, data.requirements, data.requests, self.resources.names, error
+                claim.pool,
+                claim.requirements,
+                data.requirements,
+                data.requests,
+                self.resources.names,
+                error,
+                within_limits,
             )
         return None

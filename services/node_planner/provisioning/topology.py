@@ -101,7 +101,7 @@ class Topology:
         for c in pod.spread:
             node_filter = pod.node_requirements() if c.node_affinity_policy == "Honor" else None
             taints = tuple(pod.tolerations) if c.node_taints_policy == "Honor" else None
-            identity = (
+            identity: tuple[object, ...] = (
                 SPREAD,
                 c.topology_key,
                 pod.namespace,
@@ -133,10 +133,11 @@ class Topology:
         ):
             for term in terms:
                 namespaces = frozenset(term.namespaces or (pod.namespace,))
+                term_identity: tuple[object, ...] = (kind, term.topology_key, namespaces, term.selector)
                 result.append(
                     self._group(
                         self.groups,
-                        identity,
+                        term_identity,
                         TopologyGroup(kind, term.topology_key, namespaces, term.selector),
                     )
                 )
