@@ -93,13 +93,16 @@ class NodeResolver:
             return NodeState(
                 node.id, EXCLUDED, "DependencyExcluded", f"depends on excluded {', '.join(excluded)}"
             )
+        activation = self.result.activation
+        # includeWhen first when what it reads is available: an excluded node need not wait.
+        include_inputs = {r for e in node.include_when for r in e.references if r in self.graph.nodes}
+        include_decided = all(states[r].state == READY for r in include_inputs)
+        if include_decided and not evaluate_bool(node.include_when, activation):
+            return NodeState(node.id, EXCLUDED, "IncludeWhenFalse", "includeWhen is false")
         waiting = [d for d in node.dependencies if states[d].state != READY]
         if waiting:
             detail = ", ".join(f"{d} ({states[d].state})" for d in waiting)
             return NodeState(node.id, PENDING, "WaitingForDependencies", f"waiting for {detail} to be ready")
-        activation = self.result.activation
-        if not evaluate_bool(node.include_when, activation):
-            return NodeState(node.id, EXCLUDED, "IncludeWhenFalse", "includeWhen is false")
         if node.external_ref is not None:
             return self._external(node)
         if node.for_each:
