@@ -30,7 +30,8 @@ def _uid_ref(obj: Mapping[str, Any]) -> ObjectRef:
 
 def _with_defaults(graph: CompiledGraph, instance: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(instance)
-    out["spec"] = apply_defaults(graph.spec_schema, dict(instance.get("spec") or {}))
+    spec = instance.get("spec")
+    out["spec"] = apply_defaults(graph.spec_schema, dict(spec) if isinstance(spec, Mapping) else {})
     metadata = dict(instance.get("metadata") or {})
     if graph.scope == "Namespaced" and not metadata.get("namespace"):
         metadata["namespace"] = "default"
