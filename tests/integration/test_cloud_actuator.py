@@ -1,0 +1,489 @@
+"""The cloud-actuator as a real process (`python -m cloud_actuator`) on the session's NATS.
+
+Plans go in on `plans.cloud.<key>`; the tests watch outcomes and the kwok Node
+KubePlans with plain NATS subscriptions (they see every publish, whoever
+consumes the work queue), and clean their KubePlans and sim instances up so
+that nothing leaks into other tests sharing the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import aiohttp
+import pytest
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.errors import KeyNotFoundError
+
+from bosun_common.bus import Bus
+from bosun_common.catalog import Catalog
+from bosun_common.cloud_plans import CloudOutcome, CloudPlan, LaunchInstance, TerminateInstance
+from bosun_common.codec import Message, decode
+from bosun_common.karpenter import NodeClaim
+from bosun_common.kube import KubeClient
+from bosun_common.kube_plans import ApplyObject, DeleteObject
+from bosun_common.messages import DeadLetter, KubePlanMessage, ObjectState
+from bosun_common.streams import (
+    PLANS,
+    cloud_outcome_subject,
+    cloud_plan_subject,
+    k8s_plan_subject,
+    object_subject,
+)
+from bosun_devstack.procs import free_port
+
+SIM_BUCKET = "sim-instances"
+
+
+def spawn_actuator(nats_url: str, port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cloud_actuator"],
+        env={
+            **os.environ,
+            "NATS_URL": nats_url,
+            "BOSUN_HTTP_PORT": str(port),
+            "BOSUN_HTTP_HOST": "127.0.0.1",
+            **env,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@asynccontextmanager
+async def actuator(nats_url: str, **env: str) -> AsyncIterator[subprocess.Popen[str]]:
+    """`python -m cloud_actuator` until the block ends (SIGTERM, so the GC lease is released)."""
+    port = free_port()
+    proc = spawn_actuator(nats_url, port, env)
+    try:
+        async with aiohttp.ClientSession() as session, asyncio.timeout(30):
+            while True:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else "exited"
+                with suppress(aiohttp.ClientError):
+                    async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                        if resp.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.to_thread(proc.wait, 20)
+        finally:
+            proc.kill()
+        assert code == 0, proc.stderr.read() if proc.stderr else code
+
+
+class Watch:
+    """Every message published on a subject (plain NATS), decoded."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[str, Message]] = asyncio.Queue()
+        self.sub: Subscription | None = None
+
+    async def start(self, bus: Bus, subject: str) -> Watch:
+        async def on_msg(msg: Msg) -> None:
+            await self.queue.put((msg.subject, decode(msg.data)[1]))
+
+        self.sub = await bus.nc.subscribe(subject, cb=on_msg)
+        await bus.nc.flush()
+        return self
+
+    async def next(self, timeout: float = 15.0) -> Message:
+        return (await asyncio.wait_for(self.queue.get(), timeout))[1]
+
+    async def nothing(self, seconds: float = 1.0) -> bool:
+        await asyncio.sleep(seconds)
+        return self.queue.empty()
+
+    async def stop(self) -> None:
+        if self.sub is not None:
+            await self.sub.unsubscribe()
+
+
+@pytest.fixture
+async def cleanup(bus: Bus) -> AsyncIterator[list[str]]:
+    """NodeClaim names a test used: their KubePlans and sim instances are removed afterwards."""
+    names: list[str] = []
+    yield names
+    kv = await bus.js.key_value(SIM_BUCKET)
+    for name in names:
+        with suppress(Exception):
+            await bus.js.purge_stream(PLANS.name, subject=k8s_plan_subject("cloud-actuator", name))
+        with suppress(KeyNotFoundError):
+            await kv.purge(name)
+
+
+def nodeclaim(name: str, *requirements: dict[str, Any], **spec: Any) -> NodeClaim:
+    return NodeClaim.model_validate(
+        {
+            "metadata": {"name": name, "labels": {"karpenter.sh/nodepool": "pool-a"}},
+            "spec": {
+                "requirements": list(requirements),
+                "nodeClassRef": {"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": "default"},
+                **spec,
+            },
+        }
+    )
+
+
+def types(*names: str) -> dict[str, Any]:
+    return {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(names)}
+
+
+def zones(*names: str) -> dict[str, Any]:
+    return {"key": "topology.kubernetes.io/zone", "operator": "In", "values": list(names)}
+
+
+def capacity_types(*names: str) -> dict[str, Any]:
+    return {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(names)}
+
+
+async def launch(bus: Bus, claim: NodeClaim) -> None:
+    await bus.publish(
+        cloud_plan_subject(claim.name),
+        CloudPlan(key=claim.name, action=LaunchInstance(nodeClaim=claim)),
+        key=claim.name,
+    )
+
+
+async def terminate(bus: Bus, name: str, provider_id: str) -> None:
+    await bus.publish(
+        cloud_plan_subject(name),
+        CloudPlan(key=name, action=TerminateInstance(nodeClaim=name, providerID=provider_id)),
+        key=name,
+    )
+
+
+async def watches(bus: Bus, name: str) -> tuple[Watch, Watch]:
+    outcomes = await Watch().start(bus, cloud_outcome_subject(name))
+    plans = await Watch().start(bus, k8s_plan_subject("cloud-actuator", name))
+    return outcomes, plans
+
+
+async def outcome_of(watch: Watch, timeout: float = 15.0) -> CloudOutcome:
+    message = await watch.next(timeout)
+    assert isinstance(message, CloudOutcome)
+    return message
+
+
+async def kube_plan_of(watch: Watch, timeout: float = 15.0) -> KubePlanMessage:
+    message = await watch.next(timeout)
+    assert isinstance(message, KubePlanMessage)
+    return message
+
+
+async def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    async with asyncio.timeout(timeout):
+        while True:
+            value = await check()
+            if value:
+                return value
+            await asyncio.sleep(0.2)
+
+
+async def test_launch_relaunch_terminate_through_the_service(
+    bus: Bus, nats_url: str, unique: str, cleanup: list[str]
+) -> None:
+    name = f"pool-a-{unique}"
+    cleanup.append(name)
+    claim = nodeclaim(
+        name,
+        types("c-2x-amd64-linux", "c-4x-amd64-linux", "m-2x-amd64-linux"),
+        zones("test-zone-b", "test-zone-c"),
+        capacity_types("spot", "on-demand"),
+        {"key": "team", "operator": "In", "values": ["web"]},
+        resources={"requests": {"cpu": "1500m", "memory": "1Gi"}},
+        taints=[{"key": "dedicated", "value": "web", "effect": "NoSchedule"}],
+    )
+    outcomes, plans = await watches(bus, name)
+    async with actuator(nats_url):
+        started = time.monotonic()
+        await launch(bus, claim)
+        outcome = await outcome_of(outcomes)
+        latency = time.monotonic() - started
+        assert outcome.ok and outcome.op == "launch" and outcome.key == name and outcome.reason is None
+        instance = outcome.instance
+        assert instance is not None
+        # The cheapest: c-2x (2 vCPU, 4 GiB) spot, 0.7 x (0.05 + 0.004); zone b before c on a tie.
+        assert (instance.providerID, instance.instanceType, instance.zone, instance.capacityType) == (
+            f"kwok://{name}",
+            "c-2x-amd64-linux",
+            "test-zone-b",
+            "spot",
+        )
+        assert instance.price == pytest.approx(0.0378)
+        assert instance.nodeClaim == name and instance.nodePool == "pool-a" and instance.state == "running"
+        assert outcome.unavailableOfferings == []
+
+        plan = (await kube_plan_of(plans)).plan
+        assert (plan.key, plan.planner) == (name, "cloud-actuator")
+        assert len(plan.actions) == 1 and isinstance(plan.actions[0], ApplyObject)
+        assert plan.actions[0].fieldManager == "cloud-actuator"
+        assert plan.actions[0].object == {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "labels": {
+                    "karpenter.kwok.sh/instance-cpu": "2",
+                    "karpenter.kwok.sh/instance-family": "c",
+                    "karpenter.kwok.sh/instance-memory": "4096",
+                    "karpenter.kwok.sh/instance-size": "2x",
+                    "karpenter.sh/capacity-type": "spot",
+                    "karpenter.sh/nodepool": "pool-a",
+                    "kubernetes.io/arch": "amd64",
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "node.kubernetes.io/instance-type": "c-2x-amd64-linux",
+                    "team": "web",
+                    "topology.kubernetes.io/region": "test-region",
+                    "topology.kubernetes.io/zone": "test-zone-b",
+                },
+            },
+            "spec": {
+                "providerID": f"kwok://{name}",
+                "taints": [
+                    {"key": "dedicated", "value": "web", "effect": "NoSchedule"},
+                    {"key": "karpenter.sh/unregistered", "effect": "NoExecute"},
+                ],
+            },
+            "status": {
+                "capacity": {"cpu": "2", "ephemeral-storage": "20Gi", "memory": "4Gi", "pods": "32"},
+                "allocatable": {"cpu": "2", "ephemeral-storage": "20Gi", "memory": "4Gi", "pods": "32"},
+            },
+        }
+        assert instance.labels == plan.actions[0].object["metadata"]["labels"]
+
+        # The catalog is in KV under the provider's name.
+        entry = await (await bus.js.key_value("catalog")).get("sim")
+        assert entry.value is not None
+        catalog = Catalog.model_validate_json(entry.value)
+        assert catalog.name == "kwok" and len(catalog.instanceTypes) == 144
+
+        # Launching again returns the same instance and does not join it again.
+        await launch(bus, claim)
+        again = await outcome_of(outcomes)
+        assert again.ok and again.instance == instance
+        assert await plans.nothing(1.0)
+
+        # Terminate: the Node goes through a KubePlan; terminating again succeeds.
+        await terminate(bus, name, instance.providerID)
+        gone = await outcome_of(outcomes)
+        assert gone.ok and gone.op == "terminate" and gone.message == f"terminated kwok://{name}"
+        delete = (await kube_plan_of(plans)).plan
+        assert len(delete.actions) == 1 and isinstance(delete.actions[0], DeleteObject)
+        assert delete.actions[0].ref.model_dump(exclude_none=True) == {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "name": name,
+        }
+        await terminate(bus, name, instance.providerID)
+        twice = await outcome_of(outcomes)
+        assert twice.ok and twice.message == f"kwok://{name} is already gone"
+    print(f"launch outcome after {latency * 1000:.0f} ms")
+    await outcomes.stop()
+    await plans.stop()
+
+
+async def test_insufficient_capacity_fallback_errors_and_bad_input(
+    bus: Bus, nats_url: str, unique: str, cleanup: list[str]
+) -> None:
+    first, second, bad_class, bad_request = (f"{k}-{unique}" for k in ("ice-a", "ice-b", "ice-c", "ice-d"))
+    cleanup.extend([first, second, bad_class, bad_request])
+    env = {
+        "BOSUN_SIM_UNAVAILABLE": "c-2x-amd64-linux:test-zone-b:spot,c-2x-amd64-linux:*:on-demand",
+        "BOSUN_CATALOG_REFRESH": "0.3",
+    }
+    async with actuator(nats_url, **env):
+        # Spot in zone b has no capacity: the same type's spot in zone c is next.
+        outcomes, _ = await watches(bus, first)
+        await launch(bus, nodeclaim(first, types("c-2x-amd64-linux"), zones("test-zone-b", "test-zone-c")))
+        outcome = await outcome_of(outcomes)
+        assert outcome.ok and outcome.instance is not None
+        assert (outcome.instance.zone, outcome.instance.capacityType) == ("test-zone-c", "spot")
+        assert outcome.unavailableOfferings == [("test-zone-b", "spot", "c-2x-amd64-linux")]
+
+        # The catalog in KV now says so.
+        kv = await bus.js.key_value("catalog")
+
+        async def flagged() -> bool:
+            entry = await kv.get("sim")
+            assert entry.value is not None
+            offerings = Catalog.model_validate_json(entry.value).by_name()["c-2x-amd64-linux"].offerings
+            return any(
+                o.zone == "test-zone-b" and o.capacityType == "spot" and not o.available for o in offerings
+            )
+
+        assert await wait_for(flagged)
+
+        # Zone b only: spot b is known unavailable, on-demand b fails: InsufficientCapacity.
+        outcomes, plans = await watches(bus, second)
+        await launch(bus, nodeclaim(second, types("c-2x-amd64-linux"), zones("test-zone-b")))
+        failed = await outcome_of(outcomes)
+        assert not failed.ok and failed.reason == "InsufficientCapacity" and failed.instance is None
+        assert failed.message == "insufficient capacity in all 1 compatible offerings"
+        assert failed.unavailableOfferings == [("test-zone-b", "on-demand", "c-2x-amd64-linux")]
+        assert await plans.nothing(0.5)
+
+        # Not a sim node class.
+        outcomes, _ = await watches(bus, bad_class)
+        claim = nodeclaim(bad_class).model_copy(deep=True)
+        claim.spec.nodeClassRef = claim.spec.nodeClassRef.model_copy(  # type: ignore[union-attr]
+            update={"group": "karpenter.k8s.aws", "kind": "EC2NodeClass"}
+        )
+        await launch(bus, claim)
+        wrong = await outcome_of(outcomes)
+        assert not wrong.ok and wrong.reason == "NodeClassNotReady"
+        assert "karpenter.k8s.aws/EC2NodeClass/default is not a sim node class" in wrong.message
+
+        # A request that is not a quantity, and a name that cannot be a Node.
+        outcomes, _ = await watches(bus, bad_request)
+        await launch(bus, nodeclaim(bad_request, resources={"requests": {"cpu": "lots"}}))
+        invalid = await outcome_of(outcomes)
+        assert (
+            not invalid.ok
+            and invalid.reason == "InvalidRequest"
+            and "not a quantity: 'lots'" in invalid.message
+        )
+        odd = "Not_A_Node"
+        outcomes_odd, _ = await watches(bus, odd)
+        await launch(bus, nodeclaim(odd))
+        invalid_name = await outcome_of(outcomes_odd)
+        assert invalid_name.reason == "InvalidRequest" and "not a valid Node name" in invalid_name.message
+
+        # Bytes that are no message are dead-lettered; the service keeps working.
+        letters = await Watch().start(bus, f"deadletter.{cloud_plan_subject(bad_request)}")
+        await bus.publish_raw(cloud_plan_subject(bad_request), b"\x00 not msgpack")
+        letter = await letters.next()
+        assert isinstance(letter, DeadLetter) and letter.reason.startswith("not msgpack")
+        await launch(bus, nodeclaim(bad_request, types("c-1x-amd64-linux")))
+        recovered = await outcome_of(outcomes)
+        assert recovered.ok and recovered.instance is not None
+        assert recovered.instance.instanceType == "c-1x-amd64-linux"
+
+
+async def test_launch_delay_joins_later(bus: Bus, nats_url: str, unique: str, cleanup: list[str]) -> None:
+    name = f"slow-{unique}"
+    cleanup.append(name)
+    outcomes, plans = await watches(bus, name)
+    async with actuator(nats_url, BOSUN_SIM_LAUNCH_DELAY="1.5"):
+        started = time.monotonic()
+        await launch(bus, nodeclaim(name, types("s-1x-arm64-linux")))
+        outcome = await outcome_of(outcomes)
+        assert outcome.ok and outcome.instance is not None and outcome.instance.state == "pending"
+        assert time.monotonic() - started < 1.5
+        plan = (await kube_plan_of(plans)).plan
+        joined_after = time.monotonic() - started
+        assert joined_after >= 1.5
+        assert isinstance(plan.actions[0], ApplyObject) and plan.actions[0].object["metadata"]["name"] == name
+        # The record says running now.
+        await launch(bus, nodeclaim(name, types("s-1x-arm64-linux")))
+        again = await outcome_of(outcomes)
+        assert again.instance is not None and again.instance.state == "running"
+    print(f"delayed join after {joined_after:.2f} s")
+
+
+async def test_gc_terminates_instances_without_a_nodeclaim(
+    bus: Bus, nats_url: str, unique: str, cleanup: list[str]
+) -> None:
+    kept, orphan, tombstoned = (f"{k}-{unique}" for k in ("kept", "orphan", "tomb"))
+    cleanup.extend([kept, orphan, tombstoned])
+
+    async def state(name: str, deleted: bool) -> None:
+        subject = object_subject("state", "karpenter.sh/v1", "NodeClaim", None, name)
+        message = ObjectState(
+            apiVersion="karpenter.sh/v1",
+            kind="NodeClaim",
+            name=name,
+            deleted=deleted,
+            object={"metadata": {"name": name}},
+        )
+        await bus.publish(subject, message, key=name)
+
+    await state(kept, deleted=False)
+    await state(tombstoned, deleted=False)
+    await state(tombstoned, deleted=True)
+    watched = {name: await watches(bus, name) for name in (kept, orphan, tombstoned)}
+    env = {"BOSUN_GC_INTERVAL": "1", "BOSUN_GC_GRACE": "2"}
+    async with actuator(nats_url, **env):
+        started = time.monotonic()
+        for name in (kept, orphan, tombstoned):
+            await launch(bus, nodeclaim(name, types("c-1x-amd64-linux")))
+            launched = await outcome_of(watched[name][0])
+            assert launched.ok
+            await kube_plan_of(watched[name][1])
+        for name in (orphan, tombstoned):
+            collected = await outcome_of(watched[name][0], timeout=20)
+            assert collected.op == "garbage-collect" and collected.ok
+            assert collected.instance is not None and collected.instance.providerID == f"kwok://{name}"
+            assert collected.message == f"terminated kwok://{name}: NodeClaim {name!r} does not exist"
+            delete = (await kube_plan_of(watched[name][1])).plan
+            assert isinstance(delete.actions[0], DeleteObject) and delete.actions[0].ref.name == name
+        collected_after = time.monotonic() - started
+        # Not before the grace period; the claim that exists keeps its instance.
+        assert collected_after >= 2.0
+        assert await watched[kept][0].nothing(1.5)
+        kv = await bus.js.key_value(SIM_BUCKET)
+        assert (await kv.get(kept)).value is not None
+        for name in (orphan, tombstoned):
+            with pytest.raises(KeyNotFoundError):
+                await kv.get(name)
+    print(f"orphans collected {collected_after:.2f} s after launch (grace 2 s, interval 1 s)")
+
+
+async def test_a_second_replica_sees_the_first_ones_instances(
+    bus: Bus, nats_url: str, unique: str, cleanup: list[str]
+) -> None:
+    name = f"shared-{unique}"
+    cleanup.append(name)
+    outcomes, plans = await watches(bus, name)
+    async with actuator(nats_url):
+        await launch(bus, nodeclaim(name, types("m-1x-amd64-linux")))
+        first = await outcome_of(outcomes)
+        await kube_plan_of(plans)
+    async with actuator(nats_url):  # a restart: the KV record is the truth
+        await launch(bus, nodeclaim(name, types("m-1x-amd64-linux")))
+        again = await outcome_of(outcomes)
+        assert again.instance == first.instance
+        assert await plans.nothing(1.0)
+
+
+async def test_the_sim_node_goes_ready_on_kwok(
+    bus: Bus, kube: KubeClient, nats_url: str, unique: str, cleanup: list[str]
+) -> None:
+    """Apply the KubePlan's Node as the k8s-actuator will: kwok makes it Ready with the declared capacity."""
+    name = f"ready-{unique}"
+    cleanup.append(name)
+    _, plans = await watches(bus, name)
+    async with actuator(nats_url):
+        await launch(bus, nodeclaim(name, types("c-4x-arm64-linux")))
+        plan = (await kube_plan_of(plans)).plan
+    action = plan.actions[0]
+    assert isinstance(action, ApplyObject)
+    await kube.apply(action.object, field_manager=action.fieldManager, force=action.force)
+    try:
+
+        async def ready() -> dict[str, Any] | None:
+            node = await kube.get("v1", "Node", name)
+            conditions = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
+            return node if conditions.get("Ready") == "True" else None
+
+        node = await wait_for(ready, timeout=30)
+        assert node["spec"]["providerID"] == f"kwok://{name}"
+        assert node["status"]["capacity"]["cpu"] == "4" and node["status"]["allocatable"]["memory"] == "8Gi"
+        assert node["metadata"]["labels"]["topology.kubernetes.io/zone"] == "test-zone-a"
+        assert {"key": "karpenter.sh/unregistered", "effect": "NoExecute"} in node["spec"]["taints"]
+    finally:
+        await kube.delete("v1", "Node", name)
