@@ -1,0 +1,3 @@
+from graph_planner.shell.service import main
+
+main()
