@@ -182,7 +182,8 @@ def compile_expression(
     except Exception as exc:
         message = _clean(str(exc))
         raise CelCompileError(describe(message) if describe else message) from exc
-    facts = read_checked(checked.serialize())
+    serialized = checked.serialize()
+    facts = read_checked(serialized)
     if facts.nodes > MAX_AST_NODES:
         raise LimitError(f"expression has {facts.nodes} nodes, over the limit of {MAX_AST_NODES}")
     if facts.comprehension_depth > MAX_COMPREHENSION_DEPTH:
@@ -191,5 +192,6 @@ def compile_expression(
         )
     names = frozenset(variables)
     references = facts.identifiers & names
-    program = eval_env(names).compile(text)
+    # The checked AST evaluates fine in the all-dyn environment: no second parse and check.
+    program = eval_env(names).deserialize(serialized)
     return CompiledExpression(source, references, parse_type(checked.return_type().name()), program)

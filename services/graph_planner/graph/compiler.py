@@ -22,7 +22,6 @@ from graph_planner.errors import (
     SELF_REFERENCE,
     TYPE_MISMATCH,
     UNKNOWN_FIELD,
-    UNKNOWN_RESOURCE,
     GraphError,
     GraphValidationError,
 )
@@ -216,7 +215,7 @@ class _Compiler:
     ) -> ResourceNode:
         rid = resource["id"]
         errors: list[GraphError] = []
-        others = {name: t for name, t in declared.items() if name != rid}
+        names = list(declared)
 
         # forEach: iterators typed from each list's element type.
         for_each: list[ForEachDimension] = []
@@ -230,7 +229,13 @@ class _Compiler:
                 )
                 continue
             source = self._single_expression(text, rid, where, INVALID_FOREACH)
-            expression = self.exprs.compile(source, new_env(others, pool), others, rid, where)
+            expression = self.exprs.compile(source, base_env, names, rid, where)
+            if rid in expression.references:
+                errors.append(
+                    GraphError(
+                        SELF_REFERENCE, "forEach cannot reference its own resource", rid, where, source
+                    )
+                )
             out = expression.output_type
             if out.name not in ("LIST", "DYN"):
                 errors.append(
@@ -241,8 +246,12 @@ class _Compiler:
         if errors:
             raise GraphValidationError(*errors)
 
+        is_list = bool(for_each) or bool(
+            ((resource.get("externalRef") or {}).get("metadata") or {}).get("selector")
+        )
         template_vars = dict(declared) | iterator_types
-        env = new_env(template_vars, pool) if iterator_types else base_env
+        # One extra environment per collection: its iterators, and `each` for readyWhen.
+        env = new_env(template_vars | {"each": single[rid]}, pool) if is_list else base_env
         body = (
             resource.get("template") if resource.get("template") is not None else resource.get("externalRef")
         )
@@ -260,6 +269,8 @@ class _Compiler:
         references: set[str] = set()
         for field in fields:
             references |= field.references
+        if "each" in references:
+            errors.append(GraphError(INVALID_TEMPLATE, "'each' may only be used in readyWhen", rid))
         if rid in references:
             errors.append(GraphError(SELF_REFERENCE, f"resource {rid!r} references itself", rid))
 
@@ -267,7 +278,13 @@ class _Compiler:
         for position, text in enumerate(resource.get("includeWhen") or []):
             where = f"includeWhen[{position}]"
             source = self._single_expression(text, rid, where, INVALID_CONDITION)
-            expression = self.exprs.compile(source, new_env(others, pool), others, rid, where)
+            expression = self.exprs.compile(source, base_env, names, rid, where)
+            if rid in expression.references:
+                errors.append(
+                    GraphError(
+                        SELF_REFERENCE, "includeWhen cannot reference its own resource", rid, where, source
+                    )
+                )
             self._require_bool(expression, rid, where, "includeWhen", errors)
             include_when.append(expression)
             references |= expression.references
@@ -275,23 +292,20 @@ class _Compiler:
             references |= dimension.expression.references
 
         ready_when = []
-        is_list = bool(for_each) or bool(
-            ((resource.get("externalRef") or {}).get("metadata") or {}).get("selector")
-        )
         ready_var = "each" if is_list else rid
-        ready_env = new_env({ready_var: single[rid]}, pool)
+        ready_names = [*template_vars, "each"] if is_list else names
         for position, text in enumerate(resource.get("readyWhen") or []):
             where = f"readyWhen[{position}]"
             source = self._single_expression(text, rid, where, INVALID_CONDITION)
             try:
-                expression = self.exprs.compile(source, ready_env, [ready_var], rid, where)
+                expression = self.exprs.compile(source, env if is_list else base_env, ready_names, rid, where)
             except GraphValidationError as exc:
-                for error in exc.errors:
-                    if error.reason == UNKNOWN_RESOURCE:
-                        message = f"readyWhen may only reference {ready_var!r}: {error.message}"
-                        errors.append(GraphError(INVALID_CONDITION, message, rid, where, source))
-                    else:
-                        errors.append(error)
+                errors.extend(exc.errors)
+                continue
+            outside = sorted(expression.references - {ready_var})
+            if outside:
+                message = f"readyWhen may only reference {ready_var!r}, not {', '.join(map(repr, outside))}"
+                errors.append(GraphError(INVALID_CONDITION, message, rid, where, source))
                 continue
             self._require_bool(expression, rid, where, "readyWhen", errors)
             ready_when.append(expression)
