@@ -11,21 +11,24 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiobotocore.session import get_session
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.errors import KeyNotFoundError
 
 from bosun_common.bus import Bus
-from bosun_common.catalog import Catalog
+from bosun_common.catalog import Catalog, InstanceType, Offering
 from bosun_common.cloud_plans import CloudOutcome, CloudPlan, LaunchInstance, TerminateInstance
 from bosun_common.codec import Message, decode
 from bosun_common.karpenter import NodeClaim
@@ -40,6 +43,8 @@ from bosun_common.streams import (
     object_subject,
 )
 from bosun_devstack.procs import free_port
+from cloud_actuator.provider import InsufficientCapacity, InvalidRequest, NodeClassNotReady, NotFound
+from cloud_actuator.providers.aws import AwsProvider, AwsSettings
 
 SIM_BUCKET = "sim-instances"
 
@@ -487,3 +492,214 @@ async def test_the_sim_node_goes_ready_on_kwok(
         assert {"key": "karpenter.sh/unregistered", "effect": "NoExecute"} in node["spec"]["taints"]
     finally:
         await kube.delete("v1", "Node", name)
+
+
+# -- the aws provider against a real moto_server on loopback ------------------------------
+
+AWS_ZONES = ("us-east-1a", "us-east-1b")
+
+
+def aws_catalog() -> Catalog:
+    """Three EC2 shapes; spot is 0.3 x on-demand and zone b is 1 % dearer (moto has no prices)."""
+
+    def shape(name: str, cpu: str, memory: str, price: float) -> InstanceType:
+        return InstanceType(
+            name=name,
+            labels={"kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux"},
+            capacity={"cpu": cpu, "memory": memory, "pods": "29"},
+            offerings=tuple(
+                Offering(
+                    zone=zone,
+                    capacityType=kind,
+                    price=round(
+                        price * (0.3 if kind == "spot" else 1.0) * (1.01 if zone.endswith("b") else 1.0), 6
+                    ),
+                )
+                for zone in AWS_ZONES
+                for kind in ("spot", "on-demand")
+            ),
+        )
+
+    return Catalog(
+        name="moto",
+        region="us-east-1",
+        instanceTypes=[
+            shape("t3.small", "2", "2Gi", 0.0208),
+            shape("m5.large", "2", "8Gi", 0.096),
+            shape("c5.xlarge", "4", "8Gi", 0.17),
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-p", str(port), "-H", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "moto_server did not start"
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def aws_env(moto_url: str) -> Iterator[dict[str, str]]:
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": moto_url,
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+async def node_class(aws_env: dict[str, str], unique: str) -> AsyncIterator[AwsSettings]:
+    """A VPC with one tagged subnet per zone and a launch template: what an EC2NodeClass resolves to."""
+    cluster = f"c{unique}"
+    async with get_session().create_client(
+        "ec2", region_name="us-east-1", endpoint_url=aws_env["AWS_ENDPOINT_URL"]
+    ) as ec2:
+        vpc = (await ec2.create_vpc(CidrBlock="10.0.0.0/16"))["Vpc"]["VpcId"]
+        for index, zone in enumerate(AWS_ZONES):
+            subnet = await ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=zone)
+            await ec2.create_tags(
+                Resources=[subnet["Subnet"]["SubnetId"]],
+                Tags=[{"Key": "karpenter.sh/discovery", "Value": cluster}],
+            )
+        images = await ec2.describe_images(Owners=["amazon"])
+        image = sorted(i["ImageId"] for i in images["Images"])[0]
+        await ec2.create_launch_template(
+            LaunchTemplateName=f"lt-{unique}", LaunchTemplateData={"ImageId": image}
+        )
+    yield AwsSettings(
+        region="us-east-1",
+        endpoint_url=aws_env["AWS_ENDPOINT_URL"],
+        cluster_name=cluster,
+        launch_template=f"lt-{unique}",
+        subnet_tag=f"karpenter.sh/discovery={cluster}",
+    )
+
+
+@pytest.fixture
+async def aws(node_class: AwsSettings) -> AsyncIterator[AwsProvider]:
+    provider = AwsProvider(aws_catalog(), node_class)
+    await provider.start()
+    yield provider
+    await provider.close()
+
+
+def aws_claim(name: str, *requirements: dict[str, Any], memory: str = "4Gi") -> NodeClaim:
+    return NodeClaim.model_validate(
+        {
+            "metadata": {"name": name, "labels": {"karpenter.sh/nodepool": "general"}},
+            "spec": {"requirements": list(requirements), "resources": {"requests": {"memory": memory}}},
+        }
+    )
+
+
+async def test_aws_launch_list_relaunch_terminate(aws: AwsProvider, unique: str) -> None:
+    spot = await aws.create(aws_claim(f"spot-{unique}", capacity_types("spot", "on-demand")))
+    # 4Gi rules t3.small out; spot is allowed and cheapest; zone a is cheaper than b.
+    assert (spot.instanceType, spot.zone, spot.capacityType) == ("m5.large", "us-east-1a", "spot")
+    assert spot.providerID.startswith("aws:///us-east-1a/i-") and spot.state == "running"
+    assert spot.nodeClaim == f"spot-{unique}" and spot.nodePool == "general"
+    assert spot.price == pytest.approx(0.0288) and spot.imageID and spot.launchedAt
+    assert spot.labels["karpenter.sh/capacity-type"] == "spot"
+
+    on_demand = await aws.create(aws_claim(f"od-{unique}", capacity_types("on-demand"), zones("us-east-1b")))
+    assert (on_demand.instanceType, on_demand.zone, on_demand.capacityType) == (
+        "m5.large",
+        "us-east-1b",
+        "on-demand",
+    )
+
+    listed = await aws.list()
+    assert [i.providerID for i in listed] == sorted([spot.providerID, on_demand.providerID])
+    assert await aws.get(spot.providerID) == spot
+
+    # Idempotent: the claim's instance is found by its tag, not launched again.
+    assert await aws.create(aws_claim(f"spot-{unique}", capacity_types("spot", "on-demand"))) == spot
+    assert len(await aws.list()) == 2
+
+    await aws.delete(spot.providerID)
+    assert [i.providerID for i in await aws.list()] == [on_demand.providerID]
+    with pytest.raises(NotFound):
+        await aws.delete(spot.providerID)
+    with pytest.raises(NotFound):
+        await aws.get(spot.providerID)
+    with pytest.raises(NotFound, match="InvalidInstanceID"):
+        await aws.delete("aws:///us-east-1a/i-0123456789abcdef0")
+    await aws.delete(on_demand.providerID)
+    assert await aws.list() == []
+
+
+async def test_aws_errors(aws: AwsProvider, node_class: AwsSettings, unique: str) -> None:
+    with pytest.raises(InsufficientCapacity, match="no available offering"):
+        await aws.create(aws_claim(f"huge-{unique}", memory="64Gi"))
+    with pytest.raises(InvalidRequest, match="not an EC2 instance"):
+        await aws.delete("kwok://node-1")
+    missing = AwsProvider(
+        aws_catalog(), AwsSettings(**{**node_class.__dict__, "launch_template": "no-such-template"})
+    )
+    await missing.start()
+    try:
+        with pytest.raises(NodeClassNotReady, match="no-such-template"):
+            await missing.create(aws_claim(f"lt-{unique}"))
+    finally:
+        await missing.close()
+    nowhere = AwsProvider(aws_catalog(), AwsSettings(**{**node_class.__dict__, "subnet_tag": "no-such=tag"}))
+    await nowhere.start()
+    try:
+        with pytest.raises(NodeClassNotReady, match="no subnets"):
+            await nowhere.create(aws_claim(f"sn-{unique}"))
+    finally:
+        await nowhere.close()
+
+
+async def test_aws_provider_through_the_service(
+    bus: Bus, nats_url: str, node_class: AwsSettings, aws_env: dict[str, str], unique: str, tmp_path: Path
+) -> None:
+    catalog_file = tmp_path / "catalog.json"
+    catalog_file.write_text(aws_catalog().to_json())
+    name = f"svc-{unique}"
+    outcomes, _ = await watches(bus, name)
+    env = {
+        **aws_env,
+        "BOSUN_CLOUD_PROVIDER": "aws",
+        "BOSUN_CLOUD_CATALOG": str(catalog_file),
+        "BOSUN_CLUSTER_NAME": node_class.cluster_name,
+        "BOSUN_AWS_LAUNCH_TEMPLATE": node_class.launch_template,
+    }
+    async with actuator(nats_url, **env):
+        await launch(bus, aws_claim(name, capacity_types("on-demand")))
+        launched = await outcome_of(outcomes)
+        assert launched.ok and launched.instance is not None
+        assert (launched.instance.instanceType, launched.instance.capacityType) == ("m5.large", "on-demand")
+        entry = await (await bus.js.key_value("catalog")).get("aws")
+        assert entry.value is not None and Catalog.model_validate_json(entry.value).name == "moto"
+        await terminate(bus, name, launched.instance.providerID)
+        gone = await outcome_of(outcomes)
+        assert gone.ok and gone.message == f"terminated {launched.instance.providerID}"
+        await terminate(bus, name, launched.instance.providerID)
+        again = await outcome_of(outcomes)
+        assert again.ok and again.message == f"{launched.instance.providerID} is already gone"
