@@ -22,9 +22,13 @@ from bosun_common.catalog import (
     LABEL_CAPACITY_TYPE,
     LABEL_INSTANCE_TYPE,
     LABEL_ZONE,
-    InstanceType,
 )
-from node_planner.provisioning.instance_types import MAX_INSTANCE_TYPES, BoolArray, IntArray, PoolTypes
+from node_planner.provisioning.instance_types import (
+    MAX_INSTANCE_TYPES,
+    BoolArray,
+    IntArray,
+    PoolTypes,
+)
 from node_planner.scheduling.objects import HostPort, Node, Pod
 from node_planner.scheduling.requirements import Requirement, Requirements
 from node_planner.scheduling.taints import Taint
@@ -89,52 +93,56 @@ class NewNodeClaim:
     min_values_relaxed: bool = False
 
 
-EXOTIC_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "aws.amazon.com/neuron", "habana.ai/gaudi")
-
-
-def is_exotic(instance_type: InstanceType) -> bool:
-    """GPUs, accelerators and bare metal: used only when nothing ordinary fits."""
-    if any(name in instance_type.capacity for name in EXOTIC_RESOURCES):
-        return True
-    return instance_type.name.endswith(".metal") or "metal" in instance_type.labels.get(
-        "karpenter.k8s.aws/instance-size", ""
-    )
-
-
 def order_options(pool: PoolTypes, requirements: Requirements, options: BoolArray) -> list[int]:
-    """Option indices by cheapest compatible available offering, then name."""
+    """Option indices by cheapest compatible available offering, then name (pool types are in name order)."""
     prices = pool.offering_prices(requirements)
     indices = np.flatnonzero(options)
-    return sorted((int(i) for i in indices), key=lambda i: (prices[i], pool.types[i].name))
+    return [int(i) for i in indices[np.lexsort((indices, prices[indices]))]]
+
+
+def _offering_masks(pool: PoolTypes, requirements: Requirements) -> tuple[BoolArray, BoolArray]:
+    zone = requirements.get_or_exists(LABEL_ZONE)
+    kind = requirements.get_or_exists(LABEL_CAPACITY_TYPE)
+    zones = np.array([zone.has(z) for z in pool.zones], dtype=np.bool_)
+    kinds = np.array([kind.has(c) for c in pool.capacity_types], dtype=np.bool_)
+    return zones, kinds
 
 
 def choose_launch(pool: PoolTypes, requirements: Requirements, ordered: list[int]) -> Launch | None:
-    """What the provider would launch: capacity type reserved > spot > on-demand, then the cheapest offering."""
-    zone_req = requirements.get_or_exists(LABEL_ZONE)
-    ct_req = requirements.get_or_exists(LABEL_CAPACITY_TYPE)
-    offers: dict[str, list[tuple[float, str, int, str]]] = {}
-    for i in ordered:
-        for offering in pool.types[i].offerings:
-            if offering.available and zone_req.has(offering.zone) and ct_req.has(offering.capacityType):
-                offers.setdefault(offering.capacityType, []).append(
-                    (offering.price, pool.types[i].name, i, offering.zone)
-                )
-    for capacity_type in (
-        CAPACITY_TYPE_RESERVED,
-        CAPACITY_TYPE_SPOT,
-        CAPACITY_TYPE_ON_DEMAND,
-        *sorted(offers),
-    ):
-        candidates = offers.get(capacity_type)
-        if not candidates:
+    """What the provider would launch: capacity type reserved > spot > on-demand, then the cheapest offering.
+
+    Spot types dearer than the cheapest on-demand option are dropped, and exotic types (GPUs,
+    accelerators, metal) are used only when nothing ordinary is left. Ties go to the type name,
+    then the zone.
+    """
+    if not ordered:
+        return None
+    zones, kinds = _offering_masks(pool, requirements)
+    indices = np.array(ordered, dtype=np.int64)
+    prices = np.where(zones[None, :, None] & kinds[None, None, :], pool.prices[indices], np.inf)
+    names = pool.capacity_types
+    preference = [CAPACITY_TYPE_RESERVED, CAPACITY_TYPE_SPOT, CAPACITY_TYPE_ON_DEMAND, *sorted(names)]
+    for capacity_type in dict.fromkeys(preference):
+        if capacity_type not in names:
             continue
-        if capacity_type == CAPACITY_TYPE_SPOT and offers.get(CAPACITY_TYPE_ON_DEMAND):
-            cheapest_on_demand = min(c[0] for c in offers[CAPACITY_TYPE_ON_DEMAND])
-            candidates = [c for c in candidates if c[0] <= cheapest_on_demand] or candidates
-        ordinary = [c for c in candidates if not is_exotic(pool.types[c[2]])]
-        candidates = ordinary or candidates
-        price, name, _, zone = min(candidates)
-        return Launch(name, zone, capacity_type, price)
+        by_zone = prices[:, :, names.index(capacity_type)]
+        cheapest = by_zone.min(axis=1)
+        keep = np.isfinite(cheapest)
+        if not keep.any():
+            continue
+        if capacity_type == CAPACITY_TYPE_SPOT and CAPACITY_TYPE_ON_DEMAND in names:
+            on_demand = float(prices[:, :, names.index(CAPACITY_TYPE_ON_DEMAND)].min())
+            affordable = keep & (cheapest <= on_demand)
+            if np.isfinite(on_demand) and affordable.any():
+                keep = affordable
+        ordinary = keep & ~pool.exotic[indices]
+        if ordinary.any():
+            keep = ordinary
+        masked = np.where(keep[:, None], by_zone, np.inf)
+        best = float(masked.min())
+        rows, columns = np.nonzero(masked == best)
+        row, column = min(zip(indices[rows].tolist(), columns.tolist(), strict=True))
+        return Launch(pool.types[row].name, pool.zones[column], capacity_type, best)
     return None
 
 
@@ -168,14 +176,11 @@ def finalize(claim: SimClaim, resources_names: list[str], strict_min_values: boo
     requirements = claim.requirements.copy()
     names = [pool.types[i].name for i in truncated]
     requirements.add(Requirement(LABEL_INSTANCE_TYPE, False, frozenset(names)))
-    capacity_types = sorted(
-        {
-            o.capacityType
-            for i in truncated
-            for o in pool.types[i].offerings
-            if o.available and requirements.get_or_exists(LABEL_ZONE).has(o.zone)
-        }
+    zones, _ = _offering_masks(pool, requirements)
+    offered = np.asarray(
+        np.isfinite(pool.prices[np.array(truncated, dtype=np.int64)][:, zones, :]).any(axis=(0, 1))
     )
+    capacity_types = [name for i, name in enumerate(pool.capacity_types) if bool(offered[i])]
     requirements.add(Requirement(LABEL_CAPACITY_TYPE, False, frozenset(capacity_types)))
     requests = {name: int(claim.requests[i]) for i, name in enumerate(resources_names) if claim.requests[i]}
     return NewNodeClaim(

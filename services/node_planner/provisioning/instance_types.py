@@ -23,9 +23,18 @@ from node_planner.scheduling.requirements import Requirement, Requirements
 from node_planner.scheduling.taints import Taint, untolerated_taint
 
 MAX_INSTANCE_TYPES = 600
+EXOTIC_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "aws.amazon.com/neuron", "habana.ai/gaudi")
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+
+
+def is_exotic(instance_type: InstanceType) -> bool:
+    """GPUs, accelerators and bare metal: launched only when nothing ordinary fits."""
+    if any(name in instance_type.capacity for name in EXOTIC_RESOURCES):
+        return True
+    size = instance_type.labels.get("karpenter.k8s.aws/instance-size", "")
+    return instance_type.name.endswith(".metal") or "metal" in size
 
 
 class ResourceIndex:
@@ -71,7 +80,7 @@ class PoolTypes:
     zones: list[str]
     capacity_types: list[str]
     prices: FloatArray
-    available: FloatArray = field(init=False)
+    exotic: BoolArray = field(init=False)
     excluded: dict[str, str] = field(default_factory=dict)  # type name -> why not offered
     _masks: dict[Requirement, BoolArray] = field(default_factory=dict)
     _offer_masks: dict[tuple[Requirement | None, Requirement | None], FloatArray] = field(
@@ -79,7 +88,7 @@ class PoolTypes:
     )
 
     def __post_init__(self) -> None:
-        self.available = self.prices
+        self.exotic = np.array([is_exotic(it) for it in self.types], dtype=np.bool_)
 
     @property
     def size(self) -> int:
@@ -155,7 +164,7 @@ def build_pool_types(
     kinds = sorted({o.capacityType for it in instance_types for o in it.offerings})
     kept: list[InstanceType] = []
     excluded: dict[str, str] = {}
-    for it in instance_types:
+    for it in sorted(instance_types, key=lambda it: it.name):
         type_requirements = Requirements.from_labels(it.all_labels())
         error = type_requirements.intersects_error(requirements)
         offered = [
