@@ -179,7 +179,13 @@ class Bus:
         return encode(envelope), headers
 
     async def publish(
-        self, subject: str, message: Message, *, key: str, msg_id: str | None = None
+        self,
+        subject: str,
+        message: Message,
+        *,
+        key: str,
+        msg_id: str | None = None,
+        timeout: float | None = None,
     ) -> js_api.PubAck:
         """Publish and wait for JetStream's ack. A duplicate `msg_id` is acked, not stored twice."""
         with telemetry.tracer().start_as_current_span(
@@ -187,7 +193,7 @@ class Bus:
         ) as span:
             span.set_attribute("messaging.destination.name", subject)
             payload, headers = self._prepare(subject, message, key, msg_id)
-            return await self.js.publish(subject, payload, headers=headers)
+            return await self.js.publish(subject, payload, headers=headers, timeout=timeout)
 
     async def publish_many(
         self, items: Iterable[tuple[str, Message, str, str | None]]

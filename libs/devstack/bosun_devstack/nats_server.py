@@ -30,8 +30,7 @@ class NatsServer:
 
     @property
     def url(self) -> str:
-        scheme = "tls" if self.config_file is not None and "tls" in self.config_file.read_text() else "nats"
-        return f"{scheme}://127.0.0.1:{self.port}"
+        return f"nats://127.0.0.1:{self.port}"
 
     def start(self) -> NatsServer:
         if not self.port:
