@@ -41,7 +41,7 @@ class NatsSecurity:
 
     def config(self) -> str:
         """The server configuration (NATS's conf format accepts JSON-style values)."""
-        users = [{"user": ADMIN, "password": self.passwords[ADMIN]}]
+        users: list[dict[str, object]] = [{"user": ADMIN, "password": self.passwords[ADMIN]}]
         for service in SERVICE_PERMISSIONS:
             users.append(
                 {
