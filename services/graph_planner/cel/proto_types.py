@@ -10,6 +10,7 @@ treats as dyn. Only checking uses these types; evaluation uses plain dicts.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,13 +72,14 @@ def _camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in parts if part)
 
 
-class TypeRegistry:
-    """Collects message types for many kinds into one descriptor pool (one per compile)."""
+class _FileBuilder:
+    """Message types for some schemas, in one proto file of its own package."""
 
-    def __init__(self) -> None:
+    def __init__(self, package: str, file_name: str) -> None:
+        self.package = package
         self.file = descriptor_pb2.FileDescriptorProto(
-            name="bosun/graph_types.proto",
-            package=PACKAGE,
+            name=file_name,
+            package=package,
             syntax="proto3",
             dependency=["google/protobuf/wrappers.proto", "google/protobuf/struct.proto"],
         )
@@ -87,7 +89,6 @@ class TypeRegistry:
         # message full name -> (kind schema, OpenAPI schema): to map CEL types back to OpenAPI.
         self.schemas: dict[str, tuple[KindSchema, Mapping[str, Any]]] = {}
         self.labels: dict[str, str] = {}
-        self._pool: Any = None
 
     # -- public -------------------------------------------------------------
     def message_for_kind(self, kind_schema: KindSchema) -> str:
@@ -104,23 +105,6 @@ class TypeRegistry:
         self, kind_schema: KindSchema, schema: Mapping[str, Any], hint: str, label: str
     ) -> str:
         return self._message(kind_schema, kind_schema.resolve(schema), hint, label, ref=None)
-
-    def pool(self) -> Any:
-        if self._pool is None:
-            pool = descriptor_pool.DescriptorPool()
-            for module in (wrappers_pb2, struct_pb2):
-                proto = descriptor_pb2.FileDescriptorProto()
-                module.DESCRIPTOR.CopyToProto(proto)
-                pool.Add(proto)
-            pool.Add(self.file)
-            self._pool = pool
-        return self._pool
-
-    def describe(self, text: str) -> str:
-        """Replace generated message names in checker messages by `Kind.field.path`."""
-        return re.sub(
-            rf"{re.escape(PACKAGE)}\.([A-Za-z0-9_]+)", lambda m: self.labels.get(m.group(0), m.group(1)), text
-        )
 
     # -- internals ------------------------------------------------------------
     def _unique(self, hint: str) -> str:
@@ -140,7 +124,7 @@ class TypeRegistry:
         if ref is not None and (id(ks.components), ref) in self._by_ref:
             return self._by_ref[(id(ks.components), ref)]
         name = self._unique(hint)
-        full = f"{PACKAGE}.{name}"
+        full = f"{self.package}.{name}"
         if ref is not None:
             self._by_ref[(id(ks.components), ref)] = full
         self.schemas[full] = (ks, schema)
@@ -166,7 +150,7 @@ class TypeRegistry:
             if shape.map_value.type_name:
                 value.type_name = shape.map_value.type_name
             field.type = FD.TYPE_MESSAGE
-            field.type_name = f".{PACKAGE}.{message.name}.{entry_name}"
+            field.type_name = f".{self.package}.{message.name}.{entry_name}"
             field.label = FD.LABEL_REPEATED
             return
         field.type = shape.type
@@ -216,3 +200,72 @@ class TypeRegistry:
                 return FieldShape(FD.TYPE_MESSAGE, "", map_value=value)
             return self._element(ks, schema, hint, label)
         return FieldShape(FD.TYPE_MESSAGE, DYN_VALUE)
+
+
+# Message types of kinds with shared, long-lived components (the bundled snapshot, a
+# schema source fed from the API server) are built once per process and reused by
+# every compile; the cache keeps the components object alive so its id stays unique.
+_KIND_FILES: dict[tuple[int, str, str], tuple[Any, _FileBuilder, str]] = {}
+_KIND_FILE_NUMBERS = itertools.count(1)
+_KIND_FILES_MAX = 512
+
+
+class TypeRegistry:
+    """Collects message types for many kinds into one descriptor pool (one per compile)."""
+
+    def __init__(self) -> None:
+        self.own = _FileBuilder(PACKAGE, "bosun/graph_types.proto")
+        self.deps: dict[str, _FileBuilder] = {}
+        self.schemas: dict[str, tuple[KindSchema, Mapping[str, Any]]] = self.own.schemas
+        self.labels: dict[str, str] = self.own.labels
+        self._pool: Any = None
+
+    def message_for_kind(self, kind_schema: KindSchema) -> str:
+        """Full message name (e.g. `bosun.types.k3.Deployment`) for a kind's root schema."""
+        if not kind_schema.components:
+            return self.own.message_for_kind(kind_schema)
+        key = (id(kind_schema.components), kind_schema.api_version, kind_schema.kind)
+        entry = _KIND_FILES.get(key)
+        if entry is None or entry[0] is not kind_schema.components:
+            if len(_KIND_FILES) >= _KIND_FILES_MAX:
+                _KIND_FILES.clear()
+            number = next(_KIND_FILE_NUMBERS)
+            builder = _FileBuilder(f"{PACKAGE}.k{number}", f"bosun/kinds/{number}.proto")
+            entry = (kind_schema.components, builder, builder.message_for_kind(kind_schema))
+            _KIND_FILES[key] = entry
+        builder = entry[1]
+        if builder.file.name not in self.deps:
+            self.deps[builder.file.name] = builder
+            self.schemas.update(builder.schemas)
+            self.labels.update(builder.labels)
+        return entry[2]
+
+    def message_for_schema(
+        self, kind_schema: KindSchema, schema: Mapping[str, Any], hint: str, label: str
+    ) -> str:
+        return self.own.message_for_schema(kind_schema, schema, hint, label)
+
+    def pool(self) -> Any:
+        """The descriptor pool (built once; register every type before asking for it)."""
+        if self._pool is None:
+            pool = descriptor_pool.DescriptorPool()
+            for module in (wrappers_pb2, struct_pb2):
+                proto = descriptor_pb2.FileDescriptorProto()
+                module.DESCRIPTOR.CopyToProto(proto)
+                pool.Add(proto)
+            for name in sorted(self.deps):
+                pool.Add(self.deps[name].file)
+            own = descriptor_pb2.FileDescriptorProto()
+            own.CopyFrom(self.own.file)
+            own.dependency.extend(sorted(self.deps))
+            pool.Add(own)
+            self._pool = pool
+        return self._pool
+
+    def describe(self, text: str) -> str:
+        """Replace generated message names in checker messages by `Kind.field.path`."""
+        return re.sub(
+            rf"{re.escape(PACKAGE)}\.(?:k\d+\.)?([A-Za-z0-9_]+)",
+            lambda m: self.labels.get(m.group(0), m.group(1)),
+            text,
+        )

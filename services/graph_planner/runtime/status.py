@@ -97,7 +97,8 @@ def instance_status(
     status: dict[str, Any] = {} if deleting else soft_resolve(graph, activation)
     status["state"] = state
     status["conditions"] = [managed, resolved, ready_condition, overall]
-    status["resources"] = [node.as_status() for node in nodes]
+    if not any(field.path[:1] == ("resources",) for field in graph.status_fields):
+        status["resources"] = [node.as_status() for node in nodes]
     return status
 
 

@@ -2,7 +2,8 @@
 
 The core only sees the `SchemaSource` protocol (kind -> schema, or None for
 "not known yet", which makes a resource *pending*, not invalid). This package
-also holds adapters: `StaticSchemaSource` (schemas in memory, e.g. from CRDs),
+also holds adapters: `StaticSchemaSource` (schemas in memory: from CRDs with `schema_source_from_crds`,
+from the API server's `/openapi/v3` documents with `schema_source_from_openapi`),
 `ChainedSchemaSource`, and `builtin_schemas()` which loads the bundled
 snapshot of built-in Kubernetes kinds (`builtin.json.gz`, package data;
 regenerate with `generate.py`). Loading package data is the only file read in
@@ -19,6 +20,7 @@ from graph_planner.schemas.source import (
     StaticSchemaSource,
     builtin_schemas,
     schema_source_from_crds,
+    schema_source_from_openapi,
 )
 
 __all__ = [
@@ -29,4 +31,5 @@ __all__ = [
     "StaticSchemaSource",
     "builtin_schemas",
     "schema_source_from_crds",
+    "schema_source_from_openapi",
 ]

@@ -153,3 +153,34 @@ def schema_source_from_crds(crds: Iterable[Mapping[str, Any]]) -> StaticSchemaSo
                 )
             )
     return source
+
+
+def schema_source_from_openapi(documents: Iterable[Mapping[str, Any]]) -> StaticSchemaSource:
+    """Kinds from `/openapi/v3/apis/<group>/<version>` documents, as the API server serves them.
+
+    Each document's `components.schemas` resolves its `$ref`s; kinds are the schemas carrying
+    `x-kubernetes-group-version-kind`; scope comes from the document's paths.
+    """
+    source = StaticSchemaSource()
+    for document in documents:
+        components: Mapping[str, Mapping[str, Any]] = (document.get("components") or {}).get("schemas") or {}
+        namespaced: dict[tuple[str, str], bool] = {}
+        for url, operations in (document.get("paths") or {}).items():
+            for operation in (operations or {}).values() if isinstance(operations, Mapping) else ():
+                gvk = (
+                    operation.get("x-kubernetes-group-version-kind")
+                    if isinstance(operation, Mapping)
+                    else None
+                )
+                if gvk and str(url).endswith("{name}"):
+                    version = f"{gvk['group']}/{gvk['version']}" if gvk.get("group") else gvk["version"]
+                    namespaced.setdefault((version, gvk["kind"]), "{namespace}" in url)
+        for name in sorted(components):
+            for gvk in components[name].get("x-kubernetes-group-version-kind") or []:
+                version = f"{gvk['group']}/{gvk['version']}" if gvk.get("group") else gvk["version"]
+                if source.schema_for(version, gvk["kind"]) is None:
+                    key = (version, gvk["kind"])
+                    source.add(
+                        KindSchema(version, gvk["kind"], {"$ref": name}, components, namespaced.get(key))
+                    )
+    return source
