@@ -49,10 +49,10 @@ def launched_at(instance: Instance) -> float | None:
 
 
 def orphans(instances: Sequence[Instance], nodeclaims: set[str], now: float, grace: float) -> list[Instance]:
-    """Instances with no NodeClaim, launched more than `grace` seconds ago (unknown launch time: old)."""
+    """Live instances with no NodeClaim, launched more than `grace` seconds ago (unknown launch time: old)."""
     result = []
     for instance in instances:
-        if instance.nodeClaim in nodeclaims or instance.state == "terminated":
+        if instance.nodeClaim in nodeclaims or instance.state in ("terminating", "terminated"):
             continue
         started = launched_at(instance)
         if started is not None and now - started < grace:

@@ -49,6 +49,10 @@ PLAN_FILTER = "plans.cloud.>"
 GC_LEASE = "cloud-actuator-gc"
 
 
+class ConfigError(ValueError):
+    """The settings do not describe a usable provider."""
+
+
 class CloudActuatorSettings(ServiceSettings):
     cloud_provider: Literal["sim", "aws"] = "sim"
     cloud_catalog: str = ""
@@ -74,9 +78,14 @@ class CloudActuatorSettings(ServiceSettings):
 def load_provider_catalog(settings: CloudActuatorSettings) -> Catalog:
     name = settings.cloud_catalog or ("kwok" if settings.cloud_provider == "sim" else "aws")
     if name in BUILTIN_CATALOGS:
-        return builtin_catalog(name)
+        try:
+            return builtin_catalog(name)
+        except ImportError as exc:
+            raise ConfigError(
+                f"the built-in catalog {name!r} is not available ({exc}); set BOSUN_CLOUD_CATALOG"
+            ) from None
     if not Path(name).is_file():
-        raise SystemExit(
+        raise ConfigError(
             f"BOSUN_CLOUD_CATALOG={name!r} is neither a built-in catalog {BUILTIN_CATALOGS} nor a file"
         )
     return load_catalog(name)

@@ -43,6 +43,7 @@ from bosun_common.streams import (
     object_subject,
 )
 from bosun_devstack.procs import free_port
+from cloud_actuator.catalogs import builtin_catalog
 from cloud_actuator.provider import InsufficientCapacity, InvalidRequest, NodeClassNotReady, NotFound
 from cloud_actuator.providers.aws import AwsProvider, AwsSettings
 
@@ -677,29 +678,39 @@ async def test_aws_errors(aws: AwsProvider, node_class: AwsSettings, unique: str
 
 
 async def test_aws_provider_through_the_service(
-    bus: Bus, nats_url: str, node_class: AwsSettings, aws_env: dict[str, str], unique: str, tmp_path: Path
+    bus: Bus, nats_url: str, node_class: AwsSettings, aws_env: dict[str, str], unique: str
 ) -> None:
-    catalog_file = tmp_path / "catalog.json"
-    catalog_file.write_text(aws_catalog().to_json())
+    """`BOSUN_CLOUD_PROVIDER=aws` with the built-in AWS catalog: the cheapest spot offering in the subnets' zones."""
     name = f"svc-{unique}"
     outcomes, _ = await watches(bus, name)
     env = {
         **aws_env,
         "BOSUN_CLOUD_PROVIDER": "aws",
-        "BOSUN_CLOUD_CATALOG": str(catalog_file),
         "BOSUN_CLUSTER_NAME": node_class.cluster_name,
         "BOSUN_AWS_LAUNCH_TEMPLATE": node_class.launch_template,
     }
+    wanted = ("m5.large", "c5.large", "m6g.large")
+    catalog = builtin_catalog("aws").by_name()
+    best = min(
+        (o.price, t, o.zone)
+        for t in wanted
+        for o in catalog[t].offerings
+        if o.capacityType == "spot" and o.zone in AWS_ZONES
+    )
     async with actuator(nats_url, **env):
-        await launch(bus, aws_claim(name, capacity_types("on-demand")))
+        await launch(bus, aws_claim(name, types(*wanted), memory="1Gi"))
         launched = await outcome_of(outcomes)
         assert launched.ok and launched.instance is not None
-        assert (launched.instance.instanceType, launched.instance.capacityType) == ("m5.large", "on-demand")
+        instance = launched.instance
+        assert (instance.price, instance.instanceType, instance.zone) == best
+        assert instance.capacityType == "spot" and instance.providerID.startswith(f"aws:///{best[2]}/i-")
         entry = await (await bus.js.key_value("catalog")).get("aws")
-        assert entry.value is not None and Catalog.model_validate_json(entry.value).name == "moto"
-        await terminate(bus, name, launched.instance.providerID)
+        assert entry.value is not None and len(Catalog.model_validate_json(entry.value).instanceTypes) == len(
+            catalog
+        )
+        await terminate(bus, name, instance.providerID)
         gone = await outcome_of(outcomes)
-        assert gone.ok and gone.message == f"terminated {launched.instance.providerID}"
-        await terminate(bus, name, launched.instance.providerID)
+        assert gone.ok and gone.message == f"terminated {instance.providerID}"
+        await terminate(bus, name, instance.providerID)
         again = await outcome_of(outcomes)
-        assert again.ok and again.message == f"{launched.instance.providerID} is already gone"
+        assert again.ok and again.message == f"{instance.providerID} is already gone"

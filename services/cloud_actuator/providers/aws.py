@@ -23,6 +23,7 @@ import builtins
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,7 @@ log = logging.getLogger("bosun.cloud.aws")
 TAG_NODECLAIM = "karpenter.sh/nodeclaim"
 TAG_NODEPOOL = LABEL_NODEPOOL
 MAX_OVERRIDES = 60
+NODE_CLASS_TTL = 60.0
 # CreateFleet error codes that mean "no capacity for this offering" (Karpenter's list).
 CAPACITY_ERRORS = frozenset(
     {
@@ -135,6 +137,7 @@ class AwsProvider:
         self.unavailable = unavailable or UnavailableOfferings()
         self._stack = contextlib.AsyncExitStack()
         self._ec2: Any = None
+        self._node_class: tuple[float, dict[str, str]] | None = None
 
     async def start(self) -> None:
         session = get_session()
@@ -186,6 +189,18 @@ class AwsProvider:
             if zone not in chosen or rank < chosen[zone]:
                 chosen[zone] = rank
         return {zone: rank[1] for zone, rank in sorted(chosen.items())}
+
+    async def node_class(self) -> dict[str, str]:
+        """Check the launch template and resolve the subnets; a good answer is cached for a minute."""
+        now = time.monotonic()
+        if self._node_class is not None and now - self._node_class[0] < NODE_CLASS_TTL:
+            return self._node_class[1]
+        await self._check_launch_template()
+        subnets = await self.subnets_by_zone()
+        if not subnets:
+            raise NodeClassNotReady(f"no subnets found ({self.settings.subnets or self.settings.subnet_tag})")
+        self._node_class = (now, subnets)
+        return subnets
 
     async def _check_launch_template(self) -> None:
         try:
@@ -273,10 +288,7 @@ class AwsProvider:
         existing = await self.find(nodeclaim.name)
         if existing is not None:
             return existing
-        await self._check_launch_template()
-        subnets = await self.subnets_by_zone()
-        if not subnets:
-            raise NodeClassNotReady(f"no subnets found ({self.settings.subnets or self.settings.subnet_tag})")
+        subnets = await self.node_class()
         try:
             candidates = compatible_offerings(nodeclaim, self.catalog(), zones=subnets)
         except RequestError as exc:

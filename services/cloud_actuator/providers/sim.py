@@ -25,7 +25,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
@@ -162,12 +162,18 @@ class SimProvider:
         return SimRecord.model_validate_json(entry.value), entry.revision
 
     async def records(self) -> builtins.list[SimRecord]:
+        """Every record, read in one pass over the bucket, ordered by name."""
+        watcher = await self.kv.watchall(ignore_deletes=True)
+        found: dict[str, SimRecord] = {}
         try:
-            keys = await self.kv.keys()
-        except NoKeysError:
-            return []
-        loaded = [await self._load(key) for key in sorted(keys)]
-        return [item[0] for item in loaded if item is not None]
+            async for entry in watcher:
+                if entry is None:  # the initial values are done
+                    break
+                if entry.value and entry.operation is None:
+                    found[entry.key] = SimRecord.model_validate_json(entry.value)
+        finally:
+            await watcher.stop()
+        return [found[name] for name in sorted(found)]
 
     # -- the CloudProvider interface ---------------------------------------------
 
