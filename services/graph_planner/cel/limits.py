@@ -15,7 +15,8 @@ library functions it adds may produce:
   regex inputs and patterns);
 - a rendered object (and each evaluated value) is at most MAX_RESULT_BYTES
   once serialised;
-- an RGD has at most MAX_RESOURCES resources and MAX_EXPRESSIONS expressions;
+- an RGD has at most MAX_RESOURCES resources and MAX_EXPRESSIONS expressions, and
+  its templates and status nest at most MAX_TEMPLATE_DEPTH levels;
 - `forEach`: at most MAX_COLLECTION_ITEMS items per collection and
   MAX_COLLECTION_DIMENSIONS iterators (kro's limits).
 """
@@ -31,6 +32,7 @@ MAX_REGEX_LENGTH = 1_000
 MAX_RESULT_BYTES = 2 << 20
 MAX_RESOURCES = 1_000
 MAX_EXPRESSIONS = 20_000
+MAX_TEMPLATE_DEPTH = 64
 MAX_COLLECTION_ITEMS = 1_000
 MAX_COLLECTION_DIMENSIONS = 10
 

@@ -4,7 +4,10 @@
 - `dag`: Kahn's topological order with ties broken by declaration order, cycle
   paths, reverse layers for deletion;
 - `model`: CompiledGraph, ResourceNode, FieldExpression, CompileResult;
-- `validate`: structural checks on an RGD (ids, template/externalRef, forEach);
+- `validate`: structural checks on an RGD (ids, template/externalRef, forEach, nesting);
+- `expressions`: compile one expression, classify checker errors into reasons;
+- `schema_paths`: walk OpenAPI schemas along template paths (unknown fields, target types);
+- `fields`: compile template fields and status fields (type checks, status schema inference);
 - `compiler`: compile_graph (RGD + SchemaSource -> CompileResult);
 - `status`: the RGD's status from a CompileResult.
 

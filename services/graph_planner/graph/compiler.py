@@ -7,26 +7,24 @@ from typing import Any
 
 from cel_expr_python import cel
 
-from graph_planner.cel.environment import CompiledExpression, new_env
+from graph_planner.cel.environment import new_env
 from graph_planner.cel.limits import MAX_EXPRESSIONS
 from graph_planner.cel.proto_types import TypeRegistry
-from graph_planner.cel.types import CelType, assignable
-from graph_planner.cel.types import to_openapi as cel_to_openapi
+from graph_planner.cel.types import CelType
 from graph_planner.errors import (
     CYCLE,
     INVALID_CONDITION,
     INVALID_FOREACH,
-    INVALID_STATUS,
     INVALID_TEMPLATE,
     LIMIT_EXCEEDED,
     SELF_REFERENCE,
-    TYPE_MISMATCH,
     UNKNOWN_FIELD,
     GraphError,
     GraphValidationError,
 )
 from graph_planner.graph import dag
 from graph_planner.graph.expressions import ExpressionCompiler
+from graph_planner.graph.fields import FieldCompiler
 from graph_planner.graph.model import (
     CompiledGraph,
     CompileResult,
@@ -34,12 +32,8 @@ from graph_planner.graph.model import (
     ForEachDimension,
     ResourceNode,
 )
-from graph_planner.graph.schema_paths import inline, schema_at, unknown_fields
+from graph_planner.graph.schema_paths import unknown_fields
 from graph_planner.graph.templates import (
-    Expr,
-    TemplateSyntaxError,
-    is_standalone,
-    parse_template,
     path_text,
     walk_strings,
 )
@@ -74,6 +68,7 @@ class _Compiler:
         self.errors: list[GraphError] = []
         self.registry = TypeRegistry()
         self.exprs = ExpressionCompiler(self.registry.describe)
+        self.fields = FieldCompiler(self.exprs, self.registry)
 
     # -- helpers ---------------------------------------------------------------
     def _guard(self, fn: Any, *args: Any) -> Any:
@@ -82,14 +77,6 @@ class _Compiler:
         except GraphValidationError as exc:
             self.errors.extend(exc.errors)
             return None
-
-    def _message_schema(self, name: str) -> Mapping[str, Any] | None:
-        found = self.registry.schemas.get(name)
-        return None if found is None else found[1]
-
-    def _inline_message(self, name: str) -> Mapping[str, Any] | None:
-        found = self.registry.schemas.get(name)
-        return None if found is None else inline(found[0], found[1])
 
     # -- main ------------------------------------------------------------------------
     def run(self) -> CompileResult:
@@ -153,7 +140,9 @@ class _Compiler:
             self.errors.append(
                 GraphError(LIMIT_EXCEEDED, f"{self.exprs.count} expressions, over {MAX_EXPRESSIONS}")
             )
-        status_fields, status_schema = self._status(schema.get("status"), base_env, declared)
+        status_fields, status_schema = self.fields.status(
+            schema.get("status"), base_env, declared, self.errors
+        )
         if self.errors:
             return CompileResult(None, tuple(self.errors), tuple(dict.fromkeys(pending)))
 
@@ -167,6 +156,8 @@ class _Compiler:
                 )
             return CompileResult(None, tuple(self.errors), tuple(dict.fromkeys(pending)))
         topo = [str(n) for n in order]
+        metadata = self.rgd.get("metadata")
+        rgd_name = str(metadata.get("name", "")) if isinstance(metadata, Mapping) else ""
         layers = dag.deletion_layers(topo, dependencies)
 
         crd = build_crd(
@@ -182,11 +173,11 @@ class _Compiler:
                 printer_columns=schema.get("additionalPrinterColumns"),
                 labels=dict((schema.get("metadata") or {}).get("labels") or {}),
                 annotations=dict((schema.get("metadata") or {}).get("annotations") or {}),
-                rgd_name=str((self.rgd.get("metadata") or {}).get("name", "")),
+                rgd_name=rgd_name,
             )
         )
         graph = CompiledGraph(
-            rgd_name=str((self.rgd.get("metadata") or {}).get("name", "")),
+            rgd_name=rgd_name,
             kind=kind,
             group=group,
             api_version=version,
@@ -228,7 +219,7 @@ class _Compiler:
                     GraphError(INVALID_FOREACH, f"iterator {name!r} shadows a resource id", rid, where)
                 )
                 continue
-            source = self._single_expression(text, rid, where, INVALID_FOREACH)
+            source = self.fields.single_expression(text, rid, where, INVALID_FOREACH)
             expression = self.exprs.compile(source, base_env, names, rid, where)
             if rid in expression.references:
                 errors.append(
@@ -263,7 +254,7 @@ class _Compiler:
         for path, text in walk_strings(body):
             if "${" not in text:
                 continue
-            field = self._field(rid, path, text, env, template_vars, ks, errors)
+            field = self.fields.field(rid, path, text, env, template_vars, ks, errors)
             if field is not None:
                 fields.append(field)
         references: set[str] = set()
@@ -277,7 +268,7 @@ class _Compiler:
         include_when = []
         for position, text in enumerate(resource.get("includeWhen") or []):
             where = f"includeWhen[{position}]"
-            source = self._single_expression(text, rid, where, INVALID_CONDITION)
+            source = self.fields.single_expression(text, rid, where, INVALID_CONDITION)
             expression = self.exprs.compile(source, base_env, names, rid, where)
             if rid in expression.references:
                 errors.append(
@@ -285,7 +276,7 @@ class _Compiler:
                         SELF_REFERENCE, "includeWhen cannot reference its own resource", rid, where, source
                     )
                 )
-            self._require_bool(expression, rid, where, "includeWhen", errors)
+            self.fields.require_bool(expression, rid, where, "includeWhen", errors)
             include_when.append(expression)
             references |= expression.references
         for dimension in for_each:
@@ -296,7 +287,7 @@ class _Compiler:
         ready_names = [*template_vars, "each"] if is_list else names
         for position, text in enumerate(resource.get("readyWhen") or []):
             where = f"readyWhen[{position}]"
-            source = self._single_expression(text, rid, where, INVALID_CONDITION)
+            source = self.fields.single_expression(text, rid, where, INVALID_CONDITION)
             try:
                 expression = self.exprs.compile(source, env if is_list else base_env, ready_names, rid, where)
             except GraphValidationError as exc:
@@ -307,7 +298,7 @@ class _Compiler:
                 message = f"readyWhen may only reference {ready_var!r}, not {', '.join(map(repr, outside))}"
                 errors.append(GraphError(INVALID_CONDITION, message, rid, where, source))
                 continue
-            self._require_bool(expression, rid, where, "readyWhen", errors)
+            self.fields.require_bool(expression, rid, where, "readyWhen", errors)
             ready_when.append(expression)
         if errors:
             raise GraphValidationError(*errors)
@@ -329,135 +320,6 @@ class _Compiler:
             namespaced=None if ks is None else ks.namespaced,
             schema_pending=ks is None,
         )
-
-    def _single_expression(self, text: Any, rid: str, where: str, reason: str) -> str:
-        try:
-            segments = parse_template(str(text))
-        except TemplateSyntaxError as exc:
-            raise GraphValidationError(GraphError(reason, str(exc), rid, where, str(text))) from exc
-        if not is_standalone(segments):
-            raise GraphValidationError(
-                GraphError(reason, "must be a single ${...} expression", rid, where, str(text))
-            )
-        first = segments[0]
-        assert isinstance(first, Expr)
-        return first.source
-
-    def _require_bool(
-        self, expression: CompiledExpression, rid: str, where: str, what: str, errors: list[GraphError]
-    ) -> None:
-        out = expression.output_type
-        if out.name not in ("BOOL", "DYN"):
-            errors.append(
-                GraphError(
-                    INVALID_CONDITION,
-                    f"{what} must be a boolean expression, got {out}",
-                    rid,
-                    where,
-                    expression.source,
-                )
-            )
-
-    def _field(
-        self,
-        rid: str,
-        path: tuple[str | int, ...],
-        text: str,
-        env: Any,
-        variables: Mapping[str, Any],
-        ks: KindSchema | None,
-        errors: list[GraphError],
-    ) -> FieldExpression | None:
-        where = path_text(path)
-        try:
-            segments = parse_template(text)
-        except TemplateSyntaxError as exc:
-            errors.append(GraphError(INVALID_TEMPLATE, str(exc), rid, where, text))
-            return None
-        compiled: list[str | CompiledExpression] = []
-        for segment in segments:
-            if isinstance(segment, str):
-                compiled.append(segment)
-                continue
-            try:
-                compiled.append(self.exprs.compile(segment.source, env, variables, rid, where))
-            except GraphValidationError as exc:
-                errors.extend(exc.errors)
-                return None
-        standalone = is_standalone(segments)
-        target = schema_at(ks, path) if ks is not None else None
-        for part in compiled:
-            if not isinstance(part, CompiledExpression):
-                continue
-            if not standalone and part.output_type.name not in ("STRING", "DYN", "optional_type"):
-                errors.append(
-                    GraphError(
-                        TYPE_MISMATCH,
-                        f"string templates need string parts, got {part.output_type} (wrap it in string())",
-                        rid,
-                        where,
-                        part.source,
-                    )
-                )
-            elif target is not None and ks is not None:
-                produced = part.output_type if standalone else STRING
-                why = assignable(produced, target, self._message_schema, ks.resolve)
-                if why is not None:
-                    errors.append(GraphError(TYPE_MISMATCH, why, rid, where, part.source))
-        return FieldExpression(path, where, tuple(compiled), standalone)
-
-    # -- status -------------------------------------------------------------------------
-    def _status(
-        self, status: Any, env: Any, declared: Mapping[str, Any]
-    ) -> tuple[list[FieldExpression], dict[str, Any]]:
-        fields: list[FieldExpression] = []
-        schema: dict[str, Any] = {"type": "object", "properties": {}}
-        if not status:
-            return fields, schema
-        if not isinstance(status, Mapping):
-            self.errors.append(GraphError(INVALID_STATUS, "status must be an object", path="schema.status"))
-            return fields, schema
-        self._status_object(status, (), env, declared, fields, schema)
-        return fields, schema
-
-    def _status_object(
-        self,
-        status: Mapping[str, Any],
-        path: tuple[str | int, ...],
-        env: Any,
-        declared: Mapping[str, Any],
-        fields: list[FieldExpression],
-        schema: dict[str, Any],
-    ) -> None:
-        for key, value in status.items():
-            child_path = (*path, str(key))
-            where = "schema.status." + path_text(child_path)
-            if isinstance(value, Mapping):
-                child: dict[str, Any] = {"type": "object", "properties": {}}
-                self._status_object(value, child_path, env, declared, fields, child)
-                schema["properties"][str(key)] = child
-                continue
-            if not isinstance(value, str) or "${" not in value:
-                self.errors.append(
-                    GraphError(
-                        INVALID_STATUS,
-                        "status fields must be ${...} expressions (static values are not allowed)",
-                        path=where,
-                    )
-                )
-                continue
-            errors: list[GraphError] = []
-            field = self._field("", child_path, value, env, declared, None, errors)
-            if errors or field is None:
-                self.errors += [GraphError(e.reason, e.message, "", where, e.expression) for e in errors]
-                continue
-            fields.append(field)
-            if field.standalone:
-                schema["properties"][str(key)] = cel_to_openapi(
-                    field.expressions[0].output_type, self._inline_message
-                )
-            else:
-                schema["properties"][str(key)] = {"type": "string"}
 
 
 def compile_graph(rgd: Mapping[str, Any], schemas: SchemaSource) -> CompileResult:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from graph_planner.cel.limits import MAX_COLLECTION_DIMENSIONS, MAX_RESOURCES
+from graph_planner.cel.limits import MAX_COLLECTION_DIMENSIONS, MAX_RESOURCES, MAX_TEMPLATE_DEPTH
 from graph_planner.errors import (
     DUPLICATE_ID,
     INVALID_FOREACH,
@@ -41,6 +41,22 @@ KRO_RESERVED = frozenset(
 RESERVED = CEL_RESERVED | KRO_RESERVED
 
 
+def nesting_depth(value: Any) -> int:
+    """How deeply maps and lists nest (iteratively: a hostile document cannot blow the stack)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_TEMPLATE_DEPTH:
+            break
+        if isinstance(item, Mapping):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
 def check_identifier(name: str, what: str, resource_id: str, path: str) -> list[GraphError]:
     if not isinstance(name, str) or not IDENTIFIER.match(name):
         return [GraphError(INVALID_ID, f"{what} {name!r} is not a valid identifier", resource_id, path)]
@@ -70,10 +86,65 @@ def check_schema_header(schema: Mapping[str, Any]) -> list[GraphError]:
         errors.append(
             GraphError(INVALID_SCHEMA, f"group {group!r} is not a DNS subdomain", path="schema.group")
         )
+    errors += _check_crd_fields(schema)
+    if nesting_depth(schema.get("status")) > MAX_TEMPLATE_DEPTH:
+        errors.append(
+            GraphError(
+                LIMIT_EXCEEDED, f"status nests deeper than {MAX_TEMPLATE_DEPTH} levels", path="schema.status"
+            )
+        )
     scope = schema.get("scope", "Namespaced")
     if scope not in ("Namespaced", "Cluster"):
         errors.append(
             GraphError(INVALID_SCHEMA, f"scope {scope!r} must be Namespaced or Cluster", path="schema.scope")
+        )
+    return errors
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) and item for item in value)
+
+
+def _string_map(value: Any) -> bool:
+    return isinstance(value, Mapping) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def _check_crd_fields(schema: Mapping[str, Any]) -> list[GraphError]:
+    """The fields copied onto the CRD: shortNames, categories, printer columns, metadata."""
+    errors: list[GraphError] = []
+    for key in ("shortNames", "categories"):
+        if schema.get(key) is not None and not _strings(schema[key]):
+            errors.append(
+                GraphError(INVALID_SCHEMA, f"{key} must be a list of strings", path=f"schema.{key}")
+            )
+    columns = schema.get("additionalPrinterColumns")
+    if columns is not None and not (
+        isinstance(columns, list)
+        and all(
+            isinstance(c, Mapping) and all(isinstance(c.get(k), str) for k in ("name", "type", "jsonPath"))
+            for c in columns
+        )
+    ):
+        errors.append(
+            GraphError(
+                INVALID_SCHEMA,
+                "additionalPrinterColumns must be a list of {name, type, jsonPath}",
+                path="schema.additionalPrinterColumns",
+            )
+        )
+    metadata = schema.get("metadata")
+    if metadata is not None and not (
+        isinstance(metadata, Mapping)
+        and all(metadata.get(k) is None or _string_map(metadata[k]) for k in ("labels", "annotations"))
+    ):
+        errors.append(
+            GraphError(
+                INVALID_SCHEMA,
+                "metadata.labels/annotations must map strings to strings",
+                path="schema.metadata",
+            )
         )
     return errors
 
@@ -121,6 +192,8 @@ def _check_body(rid: str, resource: Mapping[str, Any]) -> list[GraphError]:
     body = resource["template"] if has_template else resource["externalRef"]
     if not isinstance(body, Mapping):
         return [GraphError(INVALID_RESOURCE, "template/externalRef must be an object", rid)]
+    if nesting_depth(body) > MAX_TEMPLATE_DEPTH:
+        return [GraphError(LIMIT_EXCEEDED, f"template nests deeper than {MAX_TEMPLATE_DEPTH} levels", rid)]
     for key in ("apiVersion", "kind"):
         value = body.get(key)
         if not isinstance(value, str) or not value or "${" in value:

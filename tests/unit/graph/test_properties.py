@@ -4,6 +4,7 @@ produce validation errors, never an exception; planning random instances never c
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,12 @@ from graph_planner.graph import compile_graph
 from graph_planner.runtime import plan_instance
 from graph_planner.schemas import builtin_schemas
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# BOSUN_HYPOTHESIS_EXAMPLES=2000 for a longer hunt.
+SETTINGS = settings(
+    max_examples=int(os.environ.get("BOSUN_HYPOTHESIS_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @st.composite

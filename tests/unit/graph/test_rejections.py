@@ -317,3 +317,13 @@ def test_garbage_input_is_rejected_not_raised() -> None:
     for rgd in [{}, {"spec": None}, {"spec": {"schema": "x"}}, {"spec": {"schema": {}, "resources": "x"}}]:
         result = compile_graph(copy.deepcopy(rgd), builtin_schemas())
         assert result.graph is None and result.errors
+
+
+def test_deeply_nested_templates_are_rejected_not_a_stack_overflow() -> None:
+    rgd = base_rgd()
+    deep: dict[str, object] = {"leaf": "x"}
+    for _ in range(5000):
+        deep = {"n": deep}
+    res(rgd, 0)["template"]["data"] = deep
+    result = compile_graph(rgd, builtin_schemas())
+    assert [(e.reason, e.resource_id) for e in result.errors] == [("LimitExceeded", "config")]

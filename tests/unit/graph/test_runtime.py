@@ -385,3 +385,18 @@ def test_last_transition_time_is_kept_when_status_does_not_change() -> None:
     with_status = {**instance({}), "status": first.status}
     second = plan_instance(graph, with_status, [], now="2026-01-02T00:00:00Z")
     assert [c["lastTransitionTime"] for c in second.status["conditions"]] == ["2026-01-01T00:00:00Z"] * 4
+
+
+def test_collection_ready_when_uses_each() -> None:
+    text = FOREACH.replace(
+        "  - id: secrets\n", "    readyWhen: [\"${each.data.region != ''}\"]\n  - id: secrets\n"
+    )
+    graph = graph_of(text)
+    assert [e.source for e in graph.nodes["configs"].ready_when] == ["each.data.region != ''"]
+    first = plan_instance(graph, instance({"regions": ["eu"], "sizes": ["s"]}), [])
+    observed = [simulate_status({**obj, "data": {"region": ""}}) for obj in first.desired]
+    waiting = plan_instance(graph, instance({"regions": ["eu"], "sizes": ["s"]}), observed)
+    assert {n.id: n.state for n in waiting.nodes} == {"configs": "NotReady", "secrets": "Pending"}
+    observed = [simulate_status(obj) for obj in first.desired]
+    ready = plan_instance(graph, instance({"regions": ["eu"], "sizes": ["s"]}), observed)
+    assert {n.id: n.state for n in ready.nodes} == {"configs": "Ready", "secrets": "Creating"}
