@@ -9,9 +9,9 @@ from typing import Any
 CONDITION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "lastTransitionTime": {"type": "string", "format": "date-time"},
+        "lastTransitionTime": {"type": "string"},
         "message": {"type": "string"},
-        "observedGeneration": {"type": "integer", "format": "int64"},
+        "observedGeneration": {"type": "integer"},
         "reason": {"type": "string"},
         "status": {"type": "string"},
         "type": {"type": "string"},
@@ -36,9 +36,27 @@ RESOURCE_STATES_SCHEMA: dict[str, Any] = {
 def default_printer_columns() -> list[dict[str, Any]]:
     """kro's columns when the RGD gives none: State, Ready, Age."""
     return [
-        {"name": "State", "type": "string", "jsonPath": ".status.state"},
-        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {
+            "name": "State",
+            "description": "The state of a ResourceGraphDefinition instance",
+            "priority": 0,
+            "type": "string",
+            "jsonPath": ".status.state",
+        },
+        {
+            "name": "Ready",
+            "description": "Whether a ResourceGraphDefinition instance is ready",
+            "priority": 0,
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+        },
+        {
+            "name": "Age",
+            "description": "Age of the resource",
+            "priority": 0,
+            "type": "date",
+            "jsonPath": ".metadata.creationTimestamp",
+        },
     ]
 
 
@@ -69,10 +87,10 @@ class CRDInput:
 
 
 def status_schema_with_defaults(inferred: Mapping[str, Any]) -> dict[str, Any]:
-    """The user's inferred status fields plus kro's injected `state` and `conditions`."""
+    """The user's inferred status fields plus kro's `state` and `conditions` (unless the user defines them)."""
     properties = dict(inferred.get("properties", {}))
-    properties["state"] = {"type": "string"}
-    properties["conditions"] = {"type": "array", "items": CONDITION_SCHEMA}
+    properties.setdefault("state", {"type": "string"})
+    properties.setdefault("conditions", {"type": "array", "items": CONDITION_SCHEMA})
     # Bosun's addition: each resource's state and wait/error reason (kro #609, #1252).
     properties.setdefault("resources", RESOURCE_STATES_SCHEMA)
     return {"type": "object", "properties": dict(sorted(properties.items()))}
