@@ -147,15 +147,12 @@ class _Compiler:
             return CompileResult(None, tuple(self.errors), tuple(dict.fromkeys(pending)))
 
         dependencies = {rid: list(nodes[rid].dependencies) for rid in ids}
-        order = dag.topological_order(ids, dependencies)
-        if order and isinstance(order[0], list):
-            for cycle in order:
-                assert isinstance(cycle, list)
-                self.errors.append(
-                    GraphError(CYCLE, f"dependency cycle: {' -> '.join(cycle)}", str(cycle[0]), "")
-                )
+        try:
+            topo = dag.topological_order(ids, dependencies)
+        except dag.CycleError as exc:
+            for cycle in exc.cycles:
+                self.errors.append(GraphError(CYCLE, f"dependency cycle: {' -> '.join(cycle)}", cycle[0], ""))
             return CompileResult(None, tuple(self.errors), tuple(dict.fromkeys(pending)))
-        topo = [str(n) for n in order]
         metadata = self.rgd.get("metadata")
         rgd_name = str(metadata.get("name", "")) if isinstance(metadata, Mapping) else ""
         layers = dag.deletion_layers(topo, dependencies)

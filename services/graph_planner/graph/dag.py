@@ -6,10 +6,16 @@ import heapq
 from collections.abc import Mapping, Sequence
 
 
-def topological_order(
-    nodes: Sequence[str], dependencies: Mapping[str, Sequence[str]]
-) -> list[str] | list[list[str]]:
-    """The order, or (when there are cycles) the list of cycles found, each as a path.
+class CycleError(ValueError):
+    """The graph has cycles; `cycles` holds each as a path `[a, b, ..., a]` (a needs b)."""
+
+    def __init__(self, cycles: list[list[str]]) -> None:
+        super().__init__("; ".join(" -> ".join(cycle) for cycle in cycles))
+        self.cycles = cycles
+
+
+def topological_order(nodes: Sequence[str], dependencies: Mapping[str, Sequence[str]]) -> list[str]:
+    """The order; raises CycleError with every cycle found (each as a path) when there is none.
 
     `nodes` is in declaration order; `dependencies[n]` are the nodes n needs.
     Among nodes that are ready at the same time, the earlier declared goes first.
@@ -33,7 +39,7 @@ def topological_order(
                 heapq.heappush(ready, index[dependent])
     if len(order) == len(nodes):
         return order
-    return find_cycles([n for n in nodes if indegree[n] > 0], dependencies)
+    raise CycleError(find_cycles([n for n in nodes if indegree[n] > 0], dependencies))
 
 
 def _cycle_from(

@@ -13,6 +13,9 @@ OWNED = "kro.run/owned"
 INSTANCE_ID = "kro.run/instance-id"
 INSTANCE_NAME = "kro.run/instance-name"
 INSTANCE_NAMESPACE = "kro.run/instance-namespace"
+INSTANCE_GROUP = "kro.run/instance-group"
+INSTANCE_VERSION = "kro.run/instance-version"
+INSTANCE_KIND = "kro.run/instance-kind"
 NODE_ID = "kro.run/node-id"
 RGD_NAME = "kro.run/resource-graph-definition-name"
 COLLECTION_INDEX = "kro.run/collection-index"
@@ -38,6 +41,9 @@ def child_labels(instance: Mapping[str, Any], rgd_name: str, group: str, node_id
         INSTANCE_ID: str(metadata.get("uid") or ""),
         INSTANCE_NAME: str(metadata.get("name") or ""),
         INSTANCE_NAMESPACE: str(metadata.get("namespace") or ""),
+        INSTANCE_GROUP: group,
+        INSTANCE_VERSION: str(instance.get("apiVersion") or "").rpartition("/")[2],
+        INSTANCE_KIND: str(instance.get("kind") or ""),
         NODE_ID: node_id,
         RGD_NAME: rgd_name,
         MANAGED_BY: "kro",

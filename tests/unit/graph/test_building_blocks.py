@@ -15,7 +15,7 @@ from graph_planner.cel.environment import (
 from graph_planner.cel.library import seeded_int, seeded_string
 from graph_planner.cel.limits import LimitError
 from graph_planner.errors import GraphValidationError
-from graph_planner.graph.dag import deletion_layers, topological_order
+from graph_planner.graph.dag import CycleError, deletion_layers, topological_order
 from graph_planner.graph.templates import Expr, TemplateSyntaxError, parse_template, path_text
 from graph_planner.simple_schema import apply_defaults, parse_markers, to_openapi
 from graph_planner.simple_schema.crd import pluralize
@@ -161,8 +161,9 @@ def test_kahn_breaks_ties_by_declaration_order() -> None:
 
 
 def test_cycles_are_reported_with_paths() -> None:
-    cycles = topological_order(["a", "b", "c", "d"], {"a": ["b"], "b": ["c"], "c": ["a"], "d": ["d"]})
-    assert cycles == [["a", "b", "c", "a"], ["d", "d"]]
+    with pytest.raises(CycleError) as info:
+        topological_order(["a", "b", "c", "d"], {"a": ["b"], "b": ["c"], "c": ["a"], "d": ["d"]})
+    assert info.value.cycles == [["a", "b", "c", "a"], ["d", "d"]]
 
 
 def test_deletion_layers_reverse_dependency_depth() -> None:
