@@ -34,6 +34,20 @@ def condition(
     }
 
 
+def condition_from_text(
+    type_: str,
+    status: str,
+    reason: str,
+    message: str,
+    generation: int,
+    now: str,
+    previous: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """A condition whose status is given as text (`True`, `False` or `Unknown`)."""
+    flag = {"True": True, "False": False}.get(status)
+    return condition(type_, flag, reason, message, generation, now, previous)
+
+
 def all_true(*statuses: bool | None) -> bool | None:
     """True if all are True, False if any is False, else None (Unknown)."""
     if any(s is False for s in statuses):

@@ -140,6 +140,9 @@ class _Compiler:
             self.errors.append(
                 GraphError(LIMIT_EXCEEDED, f"{self.exprs.count} expressions, over {MAX_EXPRESSIONS}")
             )
+        custom_conditions = self.fields.custom_conditions(
+            schema.get("status"), base_env, declared, self.errors
+        )
         status_fields, status_schema = self.fields.status(
             schema.get("status"), base_env, declared, self.errors
         )
@@ -182,6 +185,7 @@ class _Compiler:
             crd=crd,
             spec_schema=spec_schema,
             status_fields=tuple(status_fields),
+            custom_conditions=tuple(custom_conditions),
             nodes={rid: nodes[rid] for rid in ids},
             topological_order=tuple(topo),
             deletion_layers=tuple(tuple(layer) for layer in layers),

@@ -129,8 +129,40 @@ class FieldCompiler:
         if not isinstance(status, Mapping):
             errors.append(GraphError(INVALID_STATUS, "status must be an object", path="schema.status"))
             return fields, schema
-        self._status_object(status, (), env, declared, fields, schema, errors)
+        plain = {
+            key: value
+            for key, value in status.items()
+            if not (key == "conditions" and isinstance(value, list))
+        }
+        self._status_object(plain, (), env, declared, fields, schema, errors)
         return fields, schema
+
+    def custom_conditions(
+        self, status: Any, env: Any, declared: Mapping[str, Any], errors: list[GraphError]
+    ) -> list[CompiledExpression]:
+        """`status.conditions: [${runtime.newCondition({...})}, ...]`: each a condition or a list of them."""
+        entries = status.get("conditions") if isinstance(status, Mapping) else None
+        if not isinstance(entries, list):
+            return []
+        out: list[CompiledExpression] = []
+        for position, text in enumerate(entries):
+            where = f"schema.status.conditions[{position}]"
+            try:
+                source = self.single_expression(text, "", where, INVALID_STATUS)
+                expression = self.exprs.compile(source, env, declared, "", where)
+            except GraphValidationError as exc:
+                errors.extend(exc.errors)
+                continue
+            produced = expression.output_type
+            element = produced.args[0] if produced.name == "LIST" and produced.args else produced
+            if element.name not in ("MAP", "DYN"):
+                message = (
+                    f"a custom condition must be runtime.newCondition(...) or a list of them, got {produced}"
+                )
+                errors.append(GraphError(INVALID_STATUS, message, "", where, source))
+                continue
+            out.append(expression)
+        return out
 
     def _status_object(
         self,

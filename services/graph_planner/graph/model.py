@@ -81,6 +81,7 @@ class CompiledGraph:
     topological_order: tuple[str, ...]
     deletion_layers: tuple[tuple[str, ...], ...]
     pending_kinds: tuple[str, ...] = ()
+    custom_conditions: tuple[CompiledExpression, ...] = ()
 
     @property
     def instance_api_version(self) -> str:

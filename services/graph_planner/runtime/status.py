@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from graph_planner.conditions import all_true, condition
+from graph_planner.conditions import all_true, condition, condition_from_text
 from graph_planner.graph.model import CompiledGraph
 from graph_planner.runtime.model import ERROR, EXCLUDED, READY, NodeState
-from graph_planner.runtime.render import DataPending, RenderError, render_field
+from graph_planner.runtime.render import DataPending, RenderError, evaluate, render_field
 
 IN_PROGRESS, ACTIVE, DELETING, FAILED = "IN_PROGRESS", "ACTIVE", "DELETING", "ERROR"
+BUILT_IN = frozenset({"InstanceManaged", "GraphResolved", "ResourcesReady", "Ready"})
 
 
 def soft_resolve(graph: CompiledGraph, activation: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,9 +98,43 @@ def instance_status(
     status: dict[str, Any] = {} if deleting else soft_resolve(graph, activation)
     status["state"] = state
     status["conditions"] = [managed, resolved, ready_condition, overall]
+    if not deleting:
+        status["conditions"] += custom_conditions(graph, activation, generation, now, previous)
     if not any(field.path[:1] == ("resources",) for field in graph.status_fields):
         status["resources"] = [node.as_status() for node in nodes]
     return status
+
+
+def custom_conditions(
+    graph: CompiledGraph,
+    activation: Mapping[str, Any],
+    generation: int,
+    now: str,
+    previous: Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """The RGD's own conditions that resolve now (kro's four built-in types cannot be overridden)."""
+    out: dict[str, dict[str, Any]] = {}
+    for expression in graph.custom_conditions:
+        try:
+            value = evaluate(expression, activation)
+        except (DataPending, RenderError):
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if not isinstance(item, dict) or item.get("status") not in ("True", "False", "Unknown"):
+                continue
+            type_ = str(item.get("type") or "")
+            if not type_ or type_ in BUILT_IN or type_ in out:
+                continue
+            out[type_] = condition_from_text(
+                type_,
+                str(item["status"]),
+                str(item.get("reason") or ""),
+                str(item.get("message") or ""),
+                generation,
+                now,
+                previous,
+            )
+    return list(out.values())
 
 
 def _summary(nodes: Sequence[NodeState]) -> str:

@@ -400,3 +400,49 @@ def test_collection_ready_when_uses_each() -> None:
     observed = [simulate_status(obj) for obj in first.desired]
     ready = plan_instance(graph, instance({"regions": ["eu"], "sizes": ["s"]}), observed)
     assert {n.id: n.state for n in ready.nodes} == {"configs": "Ready", "secrets": "Creating"}
+
+
+CONDITIONS = CHAIN.replace(
+    """    status:
+      first: ${config.metadata.name}""",
+    """    status:
+      conditions:
+      - "${runtime.newCondition({type: 'AppReady', status: deployment.status.availableReplicas > 0 ? 'True' : 'False', reason: 'Replicas', message: ''})}"
+      - "${[runtime.newCondition({type: 'Configured', status: 'True'}), runtime.newCondition({type: 'Ready', status: 'False'})]}"
+      first: ${config.metadata.name}""",
+)
+
+
+def test_custom_conditions_are_written_after_the_built_in_ones() -> None:
+    graph = graph_of(CONDITIONS)
+    assert len(graph.custom_conditions) == 2
+    first = plan_instance(graph, instance({}), [], now="2026-01-01T00:00:00Z")
+    assert [c["type"] for c in first.status["conditions"]] == [
+        "InstanceManaged",
+        "GraphResolved",
+        "ResourcesReady",
+        "Ready",
+        "Configured",
+    ]
+    result, _ = converge(graph, instance({}))
+    custom = {c["type"]: c for c in result.status["conditions"][4:]}
+    assert set(custom) == {"AppReady", "Configured"}  # a custom "Ready" cannot override kro's
+    assert (
+        custom["AppReady"]["status"],
+        custom["AppReady"]["reason"],
+        custom["AppReady"]["observedGeneration"],
+    ) == ("True", "Replicas", 3)
+    crd_status = graph.crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"][
+        "properties"
+    ]
+    assert crd_status["conditions"]["type"] == "array" and "first" in crd_status
+
+
+def test_custom_conditions_must_be_conditions() -> None:
+    rgd = yaml.safe_load(
+        CHAIN.replace(
+            "      first: ${config.metadata.name}", "      conditions:\n      - ${'not a condition'}"
+        )
+    )
+    result = compile_graph(rgd, builtin_schemas())
+    assert [(e.reason, e.path) for e in result.errors] == [("InvalidStatus", "schema.status.conditions[0]")]
