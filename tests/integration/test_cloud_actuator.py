@@ -32,7 +32,7 @@ from bosun_common.catalog import Catalog, InstanceType, Offering
 from bosun_common.cloud_plans import CloudOutcome, CloudPlan, LaunchInstance, TerminateInstance
 from bosun_common.codec import Message, decode
 from bosun_common.karpenter import NodeClaim
-from bosun_common.kube import KubeClient
+from bosun_common.kube import KubeClient, KubeError
 from bosun_common.kube_plans import ApplyObject, DeleteObject
 from bosun_common.messages import DeadLetter, KubePlanMessage, ObjectState
 from bosun_common.streams import (
@@ -43,6 +43,7 @@ from bosun_common.streams import (
     object_subject,
 )
 from bosun_devstack.procs import free_port
+from bosun_devstack.stack import LocalStack
 from cloud_actuator.catalogs import builtin_catalog
 from cloud_actuator.provider import InsufficientCapacity, InvalidRequest, NodeClassNotReady, NotFound
 from cloud_actuator.providers.aws import AwsProvider, AwsSettings
@@ -50,9 +51,11 @@ from cloud_actuator.providers.aws import AwsProvider, AwsSettings
 SIM_BUCKET = "sim-instances"
 
 
-def spawn_actuator(nats_url: str, port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+def spawn_actuator(
+    nats_url: str, port: int, env: dict[str, str], module: str = "cloud_actuator"
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "cloud_actuator"],
+        [sys.executable, "-m", module],
         env={
             **os.environ,
             "NATS_URL": nats_url,
@@ -67,10 +70,12 @@ def spawn_actuator(nats_url: str, port: int, env: dict[str, str]) -> subprocess.
 
 
 @asynccontextmanager
-async def actuator(nats_url: str, **env: str) -> AsyncIterator[subprocess.Popen[str]]:
-    """`python -m cloud_actuator` until the block ends (SIGTERM, so the GC lease is released)."""
+async def actuator(
+    nats_url: str, module: str = "cloud_actuator", **env: str
+) -> AsyncIterator[subprocess.Popen[str]]:
+    """`python -m <module>` until the block ends (SIGTERM, so the GC lease is released)."""
     port = free_port()
-    proc = spawn_actuator(nats_url, port, env)
+    proc = spawn_actuator(nats_url, port, env, module)
     try:
         async with aiohttp.ClientSession() as session, asyncio.timeout(30):
             while True:
@@ -748,3 +753,51 @@ async def test_aws_provider_through_the_service(
         await terminate(bus, name, instance.providerID)
         again = await outcome_of(outcomes)
         assert again.ok and again.message == f"{instance.providerID} is already gone"
+
+
+async def test_the_sim_node_joins_and_leaves_through_the_k8s_actuator(
+    bus: Bus, kube: KubeClient, stack: LocalStack, nats_url: str, unique: str, cleanup: list[str]
+) -> None:
+    """Both actuators as processes: a launch becomes a Ready kwok Node, a terminate removes it."""
+    name = f"e2e-{unique}"
+    cleanup.append(name)
+    outcomes, _ = await watches(bus, name)
+
+    async def node() -> dict[str, Any] | None:
+        try:
+            return await kube.get("v1", "Node", name)
+        except KubeError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    async def ready() -> dict[str, Any] | None:
+        found = await node()
+        conditions = {
+            c["type"]: c["status"] for c in ((found or {}).get("status") or {}).get("conditions", [])
+        }
+        return found if conditions.get("Ready") == "True" else None
+
+    async with (
+        actuator(nats_url),
+        actuator(nats_url, module="k8s_actuator", KUBECONFIG=str(stack.kubeconfig)),
+    ):
+        started = time.monotonic()
+        await launch(bus, nodeclaim(name, types("m-8x-amd64-linux"), capacity_types("on-demand")))
+        launched = await outcome_of(outcomes)
+        assert launched.ok and launched.instance is not None
+        joined = await wait_for(ready, timeout=30)
+        ready_after = time.monotonic() - started
+        assert joined["spec"]["providerID"] == f"kwok://{name}"
+        assert (
+            joined["status"]["allocatable"]["cpu"] == "8" and joined["status"]["capacity"]["memory"] == "64Gi"
+        )
+        assert joined["metadata"]["labels"]["karpenter.sh/capacity-type"] == "on-demand"
+        await terminate(bus, name, launched.instance.providerID)
+        assert (await outcome_of(outcomes)).ok
+
+        async def gone() -> bool:
+            return await node() is None
+
+        assert await wait_for(gone, timeout=30)
+    print(f"launch plan to Ready kwok Node through both actuators: {ready_after:.2f} s")
