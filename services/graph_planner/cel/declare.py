@@ -88,6 +88,8 @@ def unwrap_opaque(value: Any) -> Any:
     """Replace tagged opaque values by their string form, recursively (for rendered objects)."""
     if isinstance(value, dict):
         kind = opaque_kind(value)
+        if kind == "omit":
+            return value
         if kind:
             return str(value["value"]) if kind != "semver" else ".".join(map(str, value["value"][:3]))
         return {k: unwrap_opaque(v) for k, v in value.items()}

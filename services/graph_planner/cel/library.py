@@ -128,7 +128,12 @@ def find_condition(_runtime: Any, obj: Any, wanted: str) -> dict[str, str]:
     return dict.fromkeys(CONDITION_KEYS, "")
 
 
+OMIT: dict[str, Any] = {"@type": "omit", "value": True}
+"""What `omit()` evaluates to: the renderer drops a field whose value is this."""
+
+
 KRO_FUNCTIONS = [
+    Fn("omit", "omit_field", T.DYN, [], lambda: dict(OMIT)),
     Fn("hash.fnv64a", "hash_fnv64a_string", T.BYTES, [T.STRING], _fnv64a),
     Fn(
         "hash.sha256",

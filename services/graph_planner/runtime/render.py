@@ -56,6 +56,8 @@ def render_field(field: FieldExpression, activation: Mapping[str, Any]) -> Any:
             parts.append(segment)
             continue
         value = evaluate(segment, activation)
+        if is_omitted(value):
+            raise RenderError("omit() cannot be part of a string template", segment.source, field.path_text)
         if not isinstance(value, str):
             raise RenderError(
                 f"string template part is {type(value).__name__}", segment.source, field.path_text
@@ -64,10 +66,23 @@ def render_field(field: FieldExpression, activation: Mapping[str, Any]) -> Any:
     return "".join(parts)
 
 
+def is_omitted(value: Any) -> bool:
+    """`omit()`'s result: the field is left out of the rendered object."""
+    return isinstance(value, dict) and value.get("@type") == "omit" and len(value) == 2
+
+
 def _set(target: Any, path: Sequence[str | int], value: Any) -> None:
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = value
+
+
+def _drop_omitted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_omitted(v) for k, v in value.items() if not is_omitted(v)}
+    if isinstance(value, list):
+        return [_drop_omitted(v) for v in value if not is_omitted(v)]
+    return value
 
 
 def render_object(
@@ -81,4 +96,5 @@ def render_object(
         except RenderError as exc:
             raise RenderError(str(exc), exc.expression, field.path_text) from exc
         _set(obj, field.path, value)
-    return obj
+    # Fields (and list items) whose expression returned omit() are left out.
+    return dict(_drop_omitted(obj))

@@ -446,3 +446,32 @@ def test_custom_conditions_must_be_conditions() -> None:
     )
     result = compile_graph(rgd, builtin_schemas())
     assert [(e.reason, e.path) for e in result.errors] == [("InvalidStatus", "schema.status.conditions[0]")]
+
+
+def test_omit_leaves_a_field_out() -> None:
+    graph = graph_of(
+        """
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata: {name: omit}
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: App
+    spec: {replicas: integer | default=0}
+  resources:
+  - id: deployment
+    template:
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata: {name: app}
+      spec:
+        replicas: "${schema.spec.replicas > 0 ? schema.spec.replicas : omit()}"
+        selector: {matchLabels: {app: x}}
+        template:
+          metadata: {labels: {app: x}}
+          spec: {containers: [{name: app, image: nginx}]}
+"""
+    )
+    assert "replicas" not in plan_instance(graph, instance({}), []).desired[0]["spec"]
+    assert plan_instance(graph, instance({"replicas": 2}), []).desired[0]["spec"]["replicas"] == 2
