@@ -1,0 +1,3 @@
+from node_planner.shell.service import main
+
+main()

@@ -1,0 +1,424 @@
+"""One pass of the node-planner over its view; returns the plans to publish.
+
+Everything here is synchronous and deterministic given the view, the clock and
+the outcomes received; `service.py` owns the I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bosun_common.catalog import Catalog, InstanceType, format_resource_list
+from bosun_common.cloud_plans import CloudOutcome, CloudPlan, LaunchInstance, TerminateInstance
+from bosun_common.karpenter import FINALIZER_TERMINATION, parse_nodeclaim
+from bosun_common.kube_plans import (
+    ApplyObject,
+    ApplyStatus,
+    DeleteObject,
+    EvictPod,
+    KubeAction,
+    KubePlan,
+    ObjectRef,
+    PatchObject,
+    SetFinalizer,
+)
+from node_planner.disruption.engine import DisruptionOptions, disrupt, expiration
+from node_planner.lifecycle import LaunchState, nodeclaim_manifest, nodeclaim_name, progress, terminate
+from node_planner.lifecycle.conditions import is_true, set_condition
+from node_planner.lifecycle.termination import disrupted_taints
+from node_planner.provisioning.batcher import Batcher
+from node_planner.provisioning.claims import NewNodeClaim
+from node_planner.scheduling.objects import parse_pod
+from node_planner.snapshot import Snapshot, build_snapshot, cluster, schedule_pods
+
+log = logging.getLogger("bosun.node_planner")
+
+NAME = "node-planner"
+POD: tuple[str, str] = ("v1", "Pod")
+NODE: tuple[str, str] = ("v1", "Node")
+NODECLAIM: tuple[str, str] = ("karpenter.sh/v1", "NodeClaim")
+NODEPOOL: tuple[str, str] = ("karpenter.sh/v1", "NodePool")
+DAEMONSET: tuple[str, str] = ("apps/v1", "DaemonSet")
+PDB: tuple[str, str] = ("policy/v1", "PodDisruptionBudget")
+KINDS = (POD, NODE, NODECLAIM, NODEPOOL, DAEMONSET, PDB)
+DISRUPTION_INTERVAL = 10.0
+RESEND_SECONDS = 10.0
+ICE_SECONDS = 180.0
+
+
+@dataclass
+class Orchestration:
+    """A disruption command in flight: replacements first, then the candidates go."""
+
+    method: str
+    reason: str
+    candidates: list[str]  # NodeClaim names
+    replacements: list[str]
+    started: float
+
+
+@dataclass
+class Plans:
+    kube: list[KubePlan] = field(default_factory=list)
+    cloud: list[CloudPlan] = field(default_factory=list)
+
+
+@dataclass
+class NodePlanner:
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    monotonic: Callable[[], float] = time.monotonic
+    options: DisruptionOptions = field(default_factory=DisruptionOptions)
+    objects: dict[tuple[str, str], dict[str, dict[str, Any]]] = field(default_factory=dict)
+    catalog: Catalog | None = None
+    batcher: Batcher = field(default_factory=Batcher)
+    launches: dict[str, LaunchState] = field(default_factory=dict)
+    terminated: set[str] = field(default_factory=set)
+    unavailable: dict[tuple[str, str, str], float] = field(
+        default_factory=dict
+    )  # (type, zone, capacity) -> until
+    created: dict[str, dict[str, Any]] = field(default_factory=dict)  # claims published, not yet observed
+    orchestrations: list[Orchestration] = field(default_factory=list)
+    last_pod_event: dict[str, dt.datetime] = field(default_factory=dict)
+    sent: dict[str, tuple[str, float]] = field(default_factory=dict)
+    last_disruption: float = 0.0
+    decisions: list[str] = field(default_factory=list)  # explanations, newest last (bounded)
+
+    # -- inputs -------------------------------------------------------------------
+
+    def on_change(self, kind: tuple[str, str], name: str, obj: dict[str, Any] | None) -> None:
+        bucket = self.objects.setdefault(kind, {})
+        previous = bucket.pop(name, None)
+        if obj is not None:
+            bucket[name] = obj
+        if kind == NODECLAIM and obj is not None:
+            self.created.pop(name, None)
+        if kind == POD:
+            for pod in (previous, obj):
+                node = ((pod or {}).get("spec") or {}).get("nodeName")
+                if node:
+                    self.last_pod_event[node] = self.clock()
+            if obj is not None:
+                try:
+                    self.batcher.add(parse_pod(obj))
+                except ValueError as exc:
+                    log.warning("pod %s cannot be parsed: %s", name, exc)
+            else:
+                self.batcher.remove(str(((previous or {}).get("metadata") or {}).get("uid", "")))
+
+    def on_cloud_outcome(self, outcome: CloudOutcome) -> None:
+        if outcome.op == "launch":
+            if outcome.ok and outcome.instance is not None:
+                self.launches[outcome.key] = LaunchState(instance=outcome.instance)
+            elif not outcome.ok:
+                self.launches[outcome.key] = LaunchState(error=f"{outcome.reason}: {outcome.message}")
+            until = self.monotonic() + ICE_SECONDS
+            for zone, capacity_type, instance_type in outcome.unavailableOfferings:
+                self.unavailable[(instance_type, zone, capacity_type)] = until
+        elif outcome.op == "terminate" and outcome.ok:
+            self.terminated.add(outcome.key)
+
+    def of_kind(self, kind: tuple[str, str]) -> list[dict[str, Any]]:
+        bucket = self.objects.get(kind, {})
+        return [bucket[name] for name in sorted(bucket)]
+
+    # -- the snapshot ----------------------------------------------------------------
+
+    def available_catalog(self) -> Catalog | None:
+        """The catalog with offerings that recently failed to launch marked unavailable."""
+        if self.catalog is None:
+            return None
+        now = self.monotonic()
+        self.unavailable = {k: v for k, v in self.unavailable.items() if v > now}
+        if not self.unavailable:
+            return self.catalog
+        types: list[InstanceType] = []
+        for it in self.catalog.instanceTypes:
+            offerings = tuple(
+                o.model_copy(update={"available": False})
+                if (it.name, o.zone, o.capacityType) in self.unavailable
+                else o
+                for o in it.offerings
+            )
+            types.append(it.model_copy(update={"offerings": offerings}))
+        return Catalog(name=self.catalog.name, instanceTypes=types)
+
+    def snapshot(self, catalog: Catalog) -> Snapshot:
+        return build_snapshot(
+            nodepools=[
+                p for p in self.of_kind(NODEPOOL) if not (p.get("metadata") or {}).get("deletionTimestamp")
+            ],
+            pods=self.of_kind(POD),
+            nodes=self.of_kind(NODE),
+            nodeclaims=[*self.of_kind(NODECLAIM), *self.created.values()],
+            daemonsets=self.of_kind(DAEMONSET),
+            pdbs=self.of_kind(PDB),
+            catalog=catalog,
+        )
+
+    # -- one pass ------------------------------------------------------------------------
+
+    def step(self) -> Plans:
+        plans = Plans()
+        catalog = self.available_catalog()
+        if catalog is None:
+            return plans
+        if self.batcher.ready():
+            batch = self.batcher.take()
+            self.provision(
+                catalog,
+                plans,
+                batch_id=hashlib.sha256(",".join(sorted(p.uid for p in batch)).encode()).hexdigest()[:12],
+            )
+        self.lifecycle(plans)
+        if self.monotonic() - self.last_disruption >= DISRUPTION_INTERVAL:
+            self.last_disruption = self.monotonic()
+            self.disruption(catalog, plans)
+        self.orchestrate(plans)
+        self.nodepool_status(catalog, plans)
+        return plans
+
+    def provision(self, catalog: Catalog, plans: Plans, batch_id: str) -> None:
+        snapshot = self.snapshot(catalog)
+        if not snapshot.pending:
+            return
+        result = schedule_pods(snapshot)
+        for pod, reason in sorted(result.unschedulable.items()):
+            self.explain(f"pod {pod} cannot be scheduled: {reason}")
+        for claim in result.new_claims:
+            self.create_claim(claim, snapshot, plans, batch_id)
+
+    def create_claim(self, claim: NewNodeClaim, snapshot: Snapshot, plans: Plans, batch_id: str) -> str:
+        pool = next(p for p in snapshot.nodepools if p.name == claim.nodepool)
+        name = nodeclaim_name(claim, batch_id)
+        manifest = nodeclaim_manifest(claim, pool, name)
+        self.created[name] = manifest | {
+            "metadata": {**manifest["metadata"], "creationTimestamp": self.stamp()}
+        }
+        self.explain(
+            f"NodeClaim {name} ({claim.nodepool}): {claim.launch.instance_type} {claim.launch.zone} "
+            f"{claim.launch.capacity_type} ${claim.launch.price:.4f}/h for {len(claim.pods)} pod(s), "
+            f"{len(claim.instance_types)} option(s)"
+        )
+        self.kube(plans, name, [ApplyObject(object=manifest, fieldManager=NAME)])
+        return name
+
+    def lifecycle(self, plans: Plans) -> None:
+        nodes = self.of_kind(NODE)
+        by_provider = {(n.get("spec") or {}).get("providerID"): n for n in nodes}
+        by_name = {n["metadata"]["name"]: n for n in nodes}
+        pods_by_node: dict[str, list[dict[str, Any]]] = {}
+        for pod in self.of_kind(POD):
+            node_name = (pod.get("spec") or {}).get("nodeName")
+            if node_name:
+                pods_by_node.setdefault(node_name, []).append(pod)
+        now = self.clock()
+        for claim in self.of_kind(NODECLAIM):
+            name = claim["metadata"]["name"]
+            status = claim.get("status") or {}
+            node = by_provider.get(status.get("providerID")) if status.get("providerID") else None
+            node = node or by_name.get(status.get("nodeName") or "")
+            ref = ObjectRef(
+                apiVersion=NODECLAIM[0], kind=NODECLAIM[1], name=name, uid=claim["metadata"].get("uid")
+            )
+            if claim["metadata"].get("deletionTimestamp"):
+                self.termination(
+                    claim,
+                    ref,
+                    node,
+                    pods_by_node.get((node or {}).get("metadata", {}).get("name", ""), []),
+                    plans,
+                    now,
+                )
+                continue
+            decision = progress(claim, node, self.launches.get(name, LaunchState()), now)
+            if decision.launch:
+                self.launches[name] = LaunchState(requested_at=now)
+                plans.cloud.append(
+                    CloudPlan(key=name, action=LaunchInstance(nodeClaim=parse_nodeclaim(claim)))
+                )
+            actions: list[KubeAction] = []
+            if decision.claim_labels:
+                actions.append(PatchObject(ref=ref, patch={"metadata": {"labels": decision.claim_labels}}))
+            if decision.status is not None:
+                actions.append(ApplyStatus(ref=ref, status=decision.status, fieldManager=NAME))
+            if decision.node_patch is not None and node is not None:
+                node_ref = ObjectRef(
+                    apiVersion="v1",
+                    kind="Node",
+                    name=node["metadata"]["name"],
+                    uid=node["metadata"].get("uid"),
+                )
+                actions.append(PatchObject(ref=node_ref, patch=decision.node_patch))
+            if decision.delete_reason:
+                self.explain(f"NodeClaim {name} deleted: {decision.delete_reason}")
+                actions.append(DeleteObject(ref=ref))
+            if actions:
+                self.kube(plans, f"lifecycle/{name}", actions)
+
+    def termination(
+        self,
+        claim: dict[str, Any],
+        ref: ObjectRef,
+        node: dict[str, Any] | None,
+        pods: list[dict[str, Any]],
+        plans: Plans,
+        now: dt.datetime,
+    ) -> None:
+        name = claim["metadata"]["name"]
+        step = terminate(claim, node, pods, name in self.terminated, now)
+        actions: list[KubeAction] = []
+        if node is not None and step.taint_node is not None:
+            actions.append(PatchObject(ref=_node_ref(node), patch={"spec": {"taints": step.taint_node}}))
+        actions += [
+            EvictPod(ref=ObjectRef(apiVersion="v1", kind="Pod", name=n, namespace=ns)) for ns, n in step.evict
+        ]
+        if step.terminate_instance:
+            plans.cloud.append(
+                CloudPlan(
+                    key=name, action=TerminateInstance(nodeClaim=name, providerID=step.terminate_instance)
+                )
+            )
+        if step.delete_node:
+            actions.append(DeleteObject(ref=ObjectRef(apiVersion="v1", kind="Node", name=step.delete_node)))
+        if step.remove_finalizer:
+            actions.append(SetFinalizer(ref=ref, finalizer=FINALIZER_TERMINATION, present=False))
+            self.launches.pop(name, None)
+            self.terminated.discard(name)
+        if actions:
+            self.kube(plans, f"terminate/{name}", actions)
+
+    def disruption(self, catalog: Catalog, plans: Plans) -> None:
+        snapshot = self.snapshot(catalog)
+        state = cluster(snapshot)
+        now = self.clock()
+        busy = {name for o in self.orchestrations for name in (*o.candidates, *o.replacements)}
+        commands = expiration(state, now)
+        if not commands:
+            commands = disrupt(state, snapshot.pdbs, now, self.options, self.last_pod_event).commands
+        for command in commands:
+            candidates = [c.node.nodeclaim or c.name for c in command.candidates]
+            if any(c in busy for c in candidates):
+                continue
+            self.explain(
+                f"{command.method}: {command.decision} {', '.join(candidates)} ({command.reason}): {command.explanation}"
+            )
+            for candidate in command.candidates:
+                node = self.objects.get(NODE, {}).get(candidate.node.name)
+                taints = disrupted_taints(node) if node is not None else None
+                if node is not None and taints is not None:
+                    patch = PatchObject(ref=_node_ref(node), patch={"spec": {"taints": taints}})
+                    self.kube(plans, f"disrupt/{candidate.name}", [patch])
+            batch = f"{command.method}-{int(self.monotonic())}"
+            replacements = [self.create_claim(r, snapshot, plans, batch) for r in command.replacements]
+            self.orchestrations.append(
+                Orchestration(command.method, command.reason, candidates, replacements, self.monotonic())
+            )
+
+    def orchestrate(self, plans: Plans) -> None:
+        claims = self.objects.get(NODECLAIM, {})
+        still: list[Orchestration] = []
+        for orchestration in self.orchestrations:
+            replacements = [claims.get(r) for r in orchestration.replacements]
+            if all(r is not None and is_true(r, "Initialized") for r in replacements):
+                for name in orchestration.candidates:
+                    claim = claims.get(name)
+                    if claim is not None and not claim["metadata"].get("deletionTimestamp"):
+                        ref = ObjectRef(
+                            apiVersion=NODECLAIM[0],
+                            kind=NODECLAIM[1],
+                            name=name,
+                            uid=claim["metadata"].get("uid"),
+                        )
+                        self.kube(plans, f"disrupt-delete/{name}", [DeleteObject(ref=ref)])
+                continue
+            if self.monotonic() - orchestration.started > 900 or any(
+                r is None and name not in self.created
+                for r, name in zip(replacements, orchestration.replacements, strict=True)
+            ):
+                self.explain(
+                    f"{orchestration.method} of {', '.join(orchestration.candidates)} abandoned: replacements did not initialize"
+                )
+                continue
+            still.append(orchestration)
+        self.orchestrations = still
+
+    def nodepool_status(self, catalog: Catalog, plans: Plans) -> None:
+        snapshot = self.snapshot(catalog)
+        now = self.stamp()
+        for document in self.of_kind(NODEPOOL):
+            name = document["metadata"]["name"]
+            generation = int(document["metadata"].get("generation") or 1)
+            previous = (document.get("status") or {}).get("conditions") or []
+            error = snapshot.invalid_nodepools.get(name)
+            conditions = set_condition(
+                previous,
+                "ValidationSucceeded",
+                error is None,
+                "Valid" if error is None else "Invalid",
+                error or "",
+                now,
+                generation,
+            )
+            conditions = set_condition(
+                conditions, "NodeClassReady", True, "NodeClassReady", "", now, generation
+            )
+            conditions = set_condition(
+                conditions,
+                "Ready",
+                error is None,
+                "Ready" if error is None else "NotReady",
+                error or "",
+                now,
+                generation,
+            )
+            nodes = [n for n in snapshot.nodes if n.nodepool == name]
+            resources: dict[str, int] = {}
+            for node in nodes:
+                for resource, value in node.capacity.items():
+                    resources[resource] = resources.get(resource, 0) + value
+            status = {
+                "conditions": conditions,
+                "nodes": len(nodes),
+                "resources": {**format_resource_list(resources), "nodes": str(len(nodes))},
+            }
+            if status != {k: (document.get("status") or {}).get(k) for k in status}:
+                ref = ObjectRef(apiVersion=NODEPOOL[0], kind=NODEPOOL[1], name=name)
+                self.kube(plans, f"nodepool/{name}", [ApplyStatus(ref=ref, status=status, fieldManager=NAME)])
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def kube(self, plans: Plans, key: str, actions: list[KubeAction]) -> None:
+        """Queue a plan unless the same one went out in the last few seconds (waiting for STATE)."""
+        plan = KubePlan(key=key, planner=NAME, actions=actions)
+        digest = hashlib.sha256(plan.model_dump_json().encode()).hexdigest()[:24]
+        last = self.sent.get(key)
+        if last is not None and last[0] == digest and self.monotonic() - last[1] < RESEND_SECONDS:
+            return
+        self.sent[key] = (digest, self.monotonic())
+        plans.kube.append(plan)
+
+    def cloud(self, plans: Plans, plan: CloudPlan) -> None:
+        key = f"cloud/{plan.key}/{plan.action.op}"
+        if key in self.sent and self.monotonic() - self.sent[key][1] < RESEND_SECONDS * 3:
+            return
+        self.sent[key] = ("", self.monotonic())
+        plans.cloud.append(plan)
+
+    def stamp(self) -> str:
+        return self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def explain(self, line: str) -> None:
+        log.info(line)
+        self.decisions = [*self.decisions[-199:], line]
+
+
+def _node_ref(node: dict[str, Any]) -> ObjectRef:
+    return ObjectRef(
+        apiVersion="v1", kind="Node", name=node["metadata"]["name"], uid=node["metadata"].get("uid")
+    )
