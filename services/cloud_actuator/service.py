@@ -28,6 +28,7 @@ import logging
 from pathlib import Path
 from typing import Literal
 
+from nats.errors import Error as NatsError
 from pydantic import AliasChoices, Field
 
 from bosun_common.bus import Bus, Delivery, Reject, Retry
@@ -192,7 +193,7 @@ class Handler:
             raise Reject(f"the cloud-actuator takes CloudPlan messages, not {message.KIND}")
         try:
             outcome = await execute(self.provider, message)
-        except TransientError as exc:
+        except (TransientError, NatsError, TimeoutError) as exc:  # the cloud or the bus is briefly away
             if delivery.num_delivered < self.max_deliver - 1:
                 raise Retry(str(exc)) from None
             outcome = CloudOutcome(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import builtins
+import datetime as dt
 
 import pytest
 
+from bosun_common.bus import Delivery, Reject, Retry
 from bosun_common.catalog import Catalog
-from bosun_common.cloud_plans import CloudPlan, Instance, LaunchInstance, TerminateInstance
+from bosun_common.cloud_plans import CloudOutcome, CloudPlan, Instance, LaunchInstance, TerminateInstance
+from bosun_common.codec import Envelope, Message
 from bosun_common.karpenter import NodeClaim
+from bosun_common.messages import Outcome
 from cloud_actuator.catalogs import builtin_catalog
 from cloud_actuator.gc import orphans
 from cloud_actuator.provider import (
@@ -16,9 +20,10 @@ from cloud_actuator.provider import (
     NodeClassNotReady,
     NotFound,
     OfferingKey,
+    TransientError,
 )
 from cloud_actuator.providers.kwok_node import kwok_node
-from cloud_actuator.service import execute
+from cloud_actuator.service import Handler, execute
 
 
 def nodeclaim(name: str = "default-abc12") -> NodeClaim:
@@ -197,3 +202,47 @@ async def test_execute_terminate_is_idempotent() -> None:
     assert again.ok and again.message == "kwok://n3 is already gone"
     unknown = CloudPlan(key="n4", action=TerminateInstance(nodeClaim="n4", providerID=""))
     assert (await execute(provider, unknown)).ok  # type: ignore[arg-type]
+
+
+class RecordingBus:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, Message, str, str | None]] = []
+
+    async def publish(self, subject: str, message: Message, *, key: str, msg_id: str | None = None) -> None:
+        self.published.append((subject, message, key, msg_id))
+
+
+def delivery(num_delivered: int) -> Delivery:
+    envelope = Envelope(v=1, kind="CloudPlan", key="n5", time=dt.datetime(2027, 1, 1, tzinfo=dt.UTC), id="m1")
+    return Delivery(subject="plans.cloud.n5", envelope=envelope, headers={}, num_delivered=num_delivered)
+
+
+async def test_handler_retries_transient_errors_then_reports_them() -> None:
+    provider = FakeProvider()
+    provider.error = TransientError("RequestLimitExceeded")
+    bus = RecordingBus()
+    handler = Handler(bus, provider, max_deliver=3)  # type: ignore[arg-type]
+    with pytest.raises(Retry):
+        await handler(launch("n5"), delivery(1))
+    assert bus.published == []
+    await handler(launch("n5"), delivery(2))  # the last delivery before the bus gives up
+    [(subject, outcome, key, msg_id)] = bus.published
+    assert (subject, key, msg_id) == ("outcomes.cloud.n5", "n5", "m1.outcome")
+    assert isinstance(outcome, CloudOutcome) and not outcome.ok and outcome.reason == "CreateError"
+    assert outcome.message == "gave up after 2 attempts: RequestLimitExceeded"
+
+
+async def test_handler_reports_unexpected_errors_and_rejects_other_messages() -> None:
+    provider = FakeProvider()
+    provider.error = KeyError("boom")
+    bus = RecordingBus()
+    handler = Handler(bus, provider, max_deliver=3)  # type: ignore[arg-type]
+    await handler(launch("n5"), delivery(1))
+    outcome = bus.published[0][1]
+    assert (
+        isinstance(outcome, CloudOutcome)
+        and outcome.reason == "CreateError"
+        and outcome.message == "KeyError: 'boom'"
+    )
+    with pytest.raises(Reject, match="not Outcome"):
+        await handler(Outcome(planKey="k", planId="p", actor="a", ok=True), delivery(1))
