@@ -101,11 +101,6 @@ class _FileBuilder:
             )
         return self._by_kind[key]
 
-    def message_for_schema(
-        self, kind_schema: KindSchema, schema: Mapping[str, Any], hint: str, label: str
-    ) -> str:
-        return self._message(kind_schema, kind_schema.resolve(schema), hint, label, ref=None)
-
     # -- internals ------------------------------------------------------------
     def _unique(self, hint: str) -> str:
         base = re.sub(r"[^A-Za-z0-9_]", "_", hint) or "M"
@@ -239,11 +234,6 @@ class TypeRegistry:
             self.schemas.update(builder.schemas)
             self.labels.update(builder.labels)
         return entry[2]
-
-    def message_for_schema(
-        self, kind_schema: KindSchema, schema: Mapping[str, Any], hint: str, label: str
-    ) -> str:
-        return self.own.message_for_schema(kind_schema, schema, hint, label)
 
     def pool(self) -> Any:
         """The descriptor pool (built once; register every type before asking for it)."""

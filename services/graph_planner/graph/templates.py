@@ -81,10 +81,6 @@ def _expression_end(text: str, start: int) -> int:
     raise TemplateSyntaxError(f"unterminated ${{ in {text!r}")
 
 
-def has_expression(text: str) -> bool:
-    return "${" in text
-
-
 def is_standalone(segments: list[Segment]) -> bool:
     return len(segments) == 1 and isinstance(segments[0], Expr)
 

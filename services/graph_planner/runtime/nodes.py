@@ -35,8 +35,16 @@ def _finish_object(
     obj: dict[str, Any],
     extra: Mapping[str, str],
 ) -> dict[str, Any]:
-    metadata = obj.setdefault("metadata", {}) or {}
-    obj["metadata"] = metadata
+    metadata = obj.get("metadata")
+    if metadata is None:
+        metadata = obj["metadata"] = {}
+    if not isinstance(metadata, dict):
+        raise RenderError(f"metadata must be an object, got {type(metadata).__name__}", "", "metadata")
+    if not isinstance(metadata.get("name"), str) or not metadata["name"]:
+        raise RenderError("metadata.name must be a non-empty string", "", "metadata.name")
+    labels_in = metadata.get("labels")
+    if labels_in is not None and not isinstance(labels_in, dict):
+        raise RenderError("metadata.labels must be an object", "", "metadata.labels")
     namespace = (instance.get("metadata") or {}).get("namespace")
     if _namespaced(node) and not metadata.get("namespace") and namespace:
         metadata["namespace"] = namespace
@@ -80,9 +88,9 @@ class NodeResolver:
                 state = NodeState(rid, ERROR, "CollectionTooLarge", f"{exc} [expression: {exc.expression}]")
             except RenderError as exc:
                 where = f" at {exc.path}" if exc.path else ""
-                state = NodeState(
-                    rid, ERROR, "EvaluationFailed", f"{exc}{where} [expression: {exc.expression}]"
-                )
+                expression = f" [expression: {exc.expression}]" if exc.expression else ""
+                reason = "EvaluationFailed" if exc.expression else "InvalidObject"
+                state = NodeState(rid, ERROR, reason, f"{exc}{where}{expression}")
             self.result.states[rid] = state
         return self.result
 

@@ -475,3 +475,27 @@ spec:
     )
     assert "replicas" not in plan_instance(graph, instance({}), []).desired[0]["spec"]
     assert plan_instance(graph, instance({"replicas": 2}), []).desired[0]["spec"]["replicas"] == 2
+
+
+def test_rendered_objects_need_a_name() -> None:
+    graph = graph_of(
+        """
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata: {name: noname}
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: App
+    spec: {name: string | default=""}
+  resources:
+  - id: config
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata: {name: "${schema.spec.name}"}
+"""
+    )
+    node = plan_instance(graph, instance({}), []).nodes[0]
+    assert (node.state, node.reason) == ("Error", "InvalidObject")
+    assert "metadata.name" in node.message
