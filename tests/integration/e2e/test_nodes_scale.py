@@ -1,7 +1,7 @@
 """End to end, Karpenter side: the informer, node-planner, k8s-actuator and cloud-actuator (sim)
 as separate processes. A Deployment that cannot schedule gets NodeClaims, nodes join, and
 kube-scheduler binds every pod; the instance types and zones are what `bosun nodes simulate`
-predicts for the same input."""
+predicts for the same input. Scaled down, consolidation cuts the cost within the budget."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from typing import Any
 
 import yaml
 
+from bosun_common.bus import Bus
+from bosun_common.codec import decode
 from bosun_common.kube import KubeClient
+from bosun_common.messages import Outcome
 from tests.integration.conftest import ServiceProcess
 from tests.integration.e2e.test_kro_webapp import until
 
@@ -109,8 +112,53 @@ def predicted(tmp_path: Path, pool: dict[str, Any], workload: dict[str, Any]) ->
     return dict(json.loads(out.stdout))
 
 
-async def test_scale_out_binds_every_pod_as_simulated(
-    kube: KubeClient, crds: list[str], services: Callable[..., ServiceProcess], unique: str, tmp_path: Path
+async def hourly_cost(kube: KubeClient, pool: str) -> tuple[float, int]:
+    """The pool's $/h (from the kwok catalog's prices) and its node count."""
+    from cloud_actuator.catalogs import builtin_catalog
+
+    prices = {
+        (it.name, o.zone, o.capacityType): o.price
+        for it in builtin_catalog("kwok").instanceTypes
+        for o in it.offerings
+    }
+    nodes, _ = await kube.list("v1", "Node", label_selector=f"karpenter.sh/nodepool={pool}")
+    total = 0.0
+    for node in nodes:
+        labels = node["metadata"]["labels"]
+        total += prices[
+            (
+                labels["node.kubernetes.io/instance-type"],
+                labels["topology.kubernetes.io/zone"],
+                labels["karpenter.sh/capacity-type"],
+            )
+        ]
+    return total, len(nodes)
+
+
+async def evictions(bus: Bus) -> list[dict[str, Any]]:
+    """Every eviction the k8s-actuator reports for the node-planner's plans."""
+    sub = await bus.js.subscribe("outcomes.k8s.node-planner.>", stream="OUTCOMES", ordered_consumer=True)
+    found: list[dict[str, Any]] = []
+    try:
+        pending = (await sub.consumer_info()).num_pending or 0
+        while pending:
+            msg = await sub.next_msg(timeout=10)
+            pending = msg.metadata.num_pending
+            outcome = decode(msg.data)[1]
+            if isinstance(outcome, Outcome):
+                found += [r for r in outcome.results if r.get("op") == "evict"]
+    finally:
+        await sub.unsubscribe()
+    return found
+
+
+async def test_scale_out_as_simulated_then_consolidate_within_budget(
+    bus: Bus,
+    kube: KubeClient,
+    crds: list[str],
+    services: Callable[..., ServiceProcess],
+    unique: str,
+    tmp_path: Path,
 ) -> None:
     team = f"t{unique}"
     pool, workload = nodepool(f"pool-{unique}", team), deployment(f"scale-{unique}", team, 200)
@@ -150,3 +198,30 @@ async def test_scale_out_binds_every_pod_as_simulated(
         taints = {t["key"] for t in node["spec"].get("taints", [])}
         assert "karpenter.sh/unregistered" not in taints
         assert node["metadata"]["labels"]["team"] == team
+
+    # Scale in: consolidation removes or replaces nodes, at most 20% of the pool's nodes at a time
+    # (rounded up), and the pods move through the Eviction API.
+    before, count_before = await hourly_cost(kube, f"pool-{unique}")
+    scaled = deployment(f"scale-{unique}", team, 20)
+    await kube.apply(scaled, field_manager="kubectl")
+    allowed = -(-count_before * 20 // 100)
+    worst = 0
+
+    async def consolidated() -> bool:
+        nonlocal worst
+        claims, _ = await kube.list(
+            "karpenter.sh/v1", "NodeClaim", label_selector=f"karpenter.sh/nodepool=pool-{unique}"
+        )
+        disrupting = [c for c in claims if c["metadata"].get("deletionTimestamp")]
+        worst = max(worst, len(disrupting))
+        cost, _ = await hourly_cost(kube, f"pool-{unique}")
+        pods, _ = await kube.list("v1", "Pod", "default", label_selector=f"app=scale-{unique}")
+        running = [p for p in pods if p.get("status", {}).get("phase") == "Running"]
+        return not disrupting and cost < before / 2 and len(running) == 20
+
+    await until(consolidated, timeout=240, what="consolidation to cut the pool's cost")
+    after, _ = await hourly_cost(kube, f"pool-{unique}")
+    assert after < before / 2, (before, after)
+    assert worst <= allowed, (worst, allowed)
+    evicted = await evictions(bus)
+    assert any(r.get("detail") == "evicted" for r in evicted), evicted
