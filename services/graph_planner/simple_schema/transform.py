@@ -17,13 +17,7 @@ from graph_planner.errors import (
 )
 from graph_planner.simple_schema.markers import Marker, MarkerError, parse_field
 
-ATOMIC = {
-    "string": "string",
-    "integer": "integer",
-    "boolean": "boolean",
-    "float": "number",
-    "number": "number",
-}
+ATOMIC = {"string": "string", "integer": "integer", "boolean": "boolean", "float": "number"}
 FIELD_NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
 MAX_DEPTH = 32
 
@@ -143,6 +137,11 @@ class _Transformer:
                 _apply_marker(schema, marker, key, parent)
             except (MarkerError, ValueError) as exc:
                 raise _fail(path, f"marker {marker.key}={marker.value!r}: {exc}", INVALID_MARKER) from exc
+        for low, high in (("minimum", "maximum"), ("minLength", "maxLength"), ("minItems", "maxItems")):
+            if low in schema and high in schema and schema[low] > schema[high]:
+                raise _fail(
+                    path, f"{low} {schema[low]} must not exceed {high} {schema[high]}", INVALID_MARKER
+                )
         return schema
 
 

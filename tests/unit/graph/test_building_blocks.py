@@ -109,6 +109,22 @@ def test_markers_allow_quotes_brackets_and_escapes() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "field",
+    [
+        "string | minLength=4 maxLength=3",
+        "integer | minimum=5 maximum=1",
+        "[]string | minItems=2 maxItems=1",
+        "number",
+    ],
+)
+def test_inconsistent_markers_and_unknown_types_are_rejected(field: str) -> None:
+    with pytest.raises(GraphValidationError) as info:
+        to_openapi({"a": field})
+    assert info.value.errors[0].reason in ("InvalidMarker", "InvalidType")
+    assert info.value.errors[0].path == "schema.spec.a"
+
+
 def test_schema_errors_carry_the_field_path() -> None:
     with pytest.raises(GraphValidationError) as info:
         to_openapi({"a": {"b": "integer | minLength=1"}})
