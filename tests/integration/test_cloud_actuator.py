@@ -69,6 +69,17 @@ def spawn_actuator(
     )
 
 
+async def wait_ready(proc: subprocess.Popen[str], port: int) -> None:
+    async with aiohttp.ClientSession() as session, asyncio.timeout(30):
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else "exited"
+            with suppress(aiohttp.ClientError):
+                async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+
+
 @asynccontextmanager
 async def actuator(
     nats_url: str, module: str = "cloud_actuator", **env: str
@@ -77,14 +88,7 @@ async def actuator(
     port = free_port()
     proc = spawn_actuator(nats_url, port, env, module)
     try:
-        async with aiohttp.ClientSession() as session, asyncio.timeout(30):
-            while True:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else "exited"
-                with suppress(aiohttp.ClientError):
-                    async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                await asyncio.sleep(0.1)
+        await wait_ready(proc, port)
         yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -532,6 +536,35 @@ async def test_the_sim_node_goes_ready_on_kwok(
         assert {"key": "karpenter.sh/unregistered", "effect": "NoExecute"} in node["spec"]["taints"]
     finally:
         await kube.delete("v1", "Node", name)
+
+
+async def test_a_join_left_undone_by_a_killed_replica_is_finished_by_the_next(
+    bus: Bus, nats_url: str, unique: str, cleanup: list[str]
+) -> None:
+    name = f"orphan-join-{unique}"
+    cleanup.append(name)
+    outcomes, plans = await watches(bus, name)
+    port = free_port()
+    first = spawn_actuator(nats_url, port, {"BOSUN_SIM_LAUNCH_DELAY": "2"})
+    try:
+        await wait_ready(first, port)
+        await launch(bus, nodeclaim(name, types("c-1x-arm64-linux")))
+        pending = await outcome_of(outcomes)
+        assert pending.instance is not None and pending.instance.state == "pending"
+    finally:
+        first.kill()  # before the delay is over: the join is not published
+        await asyncio.to_thread(first.wait)
+    killed_at = time.monotonic()
+    assert await plans.nothing(0.5)
+    async with actuator(nats_url, BOSUN_SIM_LAUNCH_DELAY="2"):
+        plan = (await kube_plan_of(plans, timeout=30)).plan
+        recovered_after = time.monotonic() - killed_at
+        assert isinstance(plan.actions[0], ApplyObject) and plan.actions[0].object["metadata"]["name"] == name
+        await launch(bus, nodeclaim(name, types("c-1x-arm64-linux")))
+        again = await outcome_of(outcomes)
+        assert again.instance is not None and again.instance.state == "running"
+        assert again.instance.providerID == pending.instance.providerID
+    print(f"join finished by the next replica {recovered_after:.1f} s after the kill")
 
 
 # -- the aws provider against a real moto_server on loopback ------------------------------

@@ -333,10 +333,17 @@ class SimProvider:
                 await self._join_if_due(name)
             if now - last_sweep >= sweep_every:
                 last_sweep = now
-                for record in await self.records():
-                    # Someone else's launch, well past due: its replica is gone.
-                    if not record.joined and record.joinAt + max(5.0, self.launch_delay) <= now:
-                        await self._join_if_due(record.instance.nodeClaim)
+                try:
+                    records = await self.records()
+                except Exception as exc:  # the bus is briefly away: sweep again later
+                    log.warning("sim: sweeping %s failed: %s", self.bucket.bucket, exc)
+                    records = []
+                for record in records:
+                    # Another replica's launch (or a previous life's): join it if it is still
+                    # not joined well past its time, which means that replica is gone.
+                    name = record.instance.nodeClaim
+                    if not record.joined and name not in self._pending:
+                        self._pending[name] = record.joinAt + max(5.0, self.launch_delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=tick)
 
