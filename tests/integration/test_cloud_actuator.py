@@ -45,6 +45,7 @@ from bosun_common.streams import (
 from bosun_devstack.procs import free_port
 from bosun_devstack.stack import LocalStack
 from cloud_actuator.catalogs import builtin_catalog
+from cloud_actuator.gc import GarbageCollector
 from cloud_actuator.provider import InsufficientCapacity, InvalidRequest, NodeClassNotReady, NotFound
 from cloud_actuator.providers.aws import AwsProvider, AwsSettings
 
@@ -834,3 +835,30 @@ async def test_the_sim_node_joins_and_leaves_through_the_k8s_actuator(
 
         assert await wait_for(gone, timeout=30)
     print(f"launch plan to Ready kwok Node through both actuators: {ready_after:.2f} s")
+
+
+async def test_aws_garbage_collection(aws: AwsProvider, bus: Bus, unique: str) -> None:
+    """The GC against EC2: the instance whose NodeClaim is in STATE stays, the orphan is terminated."""
+    kept, orphan = f"aws-kept-{unique}", f"aws-orphan-{unique}"
+    await bus.publish(
+        object_subject("state", "karpenter.sh/v1", "NodeClaim", None, kept),
+        ObjectState(
+            apiVersion="karpenter.sh/v1", kind="NodeClaim", name=kept, object={"metadata": {"name": kept}}
+        ),
+        key=kept,
+    )
+    kept_instance = await aws.create(aws_claim(kept))
+    orphan_instance = await aws.create(aws_claim(orphan))
+    outcomes = await Watch().start(bus, cloud_outcome_subject(orphan))
+    collector = GarbageCollector(bus, aws, grace=0.0)
+    collected = await collector.collect_once()
+    assert [i.providerID for i in collected] == [orphan_instance.providerID]
+    assert [i.providerID for i in await aws.list()] == [kept_instance.providerID]
+    outcome = await outcome_of(outcomes)
+    assert outcome.op == "garbage-collect" and outcome.ok and outcome.instance == orphan_instance
+    # Young instances are left alone.
+    young = await aws.create(aws_claim(f"aws-young-{unique}"))
+    assert await GarbageCollector(bus, aws, grace=300.0).collect_once() == []
+    await aws.delete(young.providerID)
+    await aws.delete(kept_instance.providerID)
+    await outcomes.stop()
