@@ -66,7 +66,14 @@ def simulate(cluster: Cluster, candidates: Sequence[Candidate]) -> tuple[list[Ne
                 pool_usage[name] = pool_usage.get(name, 0) + value
             pool_usage["nodes"] = pool_usage.get("nodes", 0) + 1000
     scheduler = Scheduler(
-        cluster.nodepools, cluster.catalog, cluster.daemon_pods, nodes, bound, moving, pool_usage=usage
+        cluster.nodepools,
+        cluster.catalog,
+        cluster.daemon_pods,
+        nodes,
+        bound,
+        moving,
+        pool_usage=usage,
+        improve_packing=False,
     )
     result = scheduler.solve(moving)
     if result.unschedulable:

@@ -7,6 +7,10 @@ a new NodeClaim per NodePool in weight order. A pod that fails has one
 preference relaxed and goes to the back of the queue; the loop ends when a
 whole cycle places nothing. Every pod left over gets a reason per NodePool.
 
+Unless `improve_packing` is off (Karpenter's exact behaviour, and always in
+consolidation), the NodeClaims are then re-packed when cheaper nodes hold the
+same pods (see `packing`).
+
 Simulated NodeClaims are also kept in numpy arrays (pods, largest free
 resources per option, topology counts, domain bits) so one vectorised pass
 discards the NodeClaims that cannot take a pod before the exact check runs.
@@ -24,6 +28,7 @@ from bosun_common.catalog import LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_ZONE
 from bosun_common.karpenter import WELL_KNOWN_LABELS, NodePool
 from node_planner.provisioning.claims import NewNodeClaim, SimClaim, SimNode, finalize, min_values_error
 from node_planner.provisioning.instance_types import IntArray, PoolTypes, ResourceIndex, build_pool_types
+from node_planner.provisioning.packing import repack
 from node_planner.provisioning.preferences import relax
 from node_planner.provisioning.reasons import explain_pool_failure
 from node_planner.provisioning.topology import AFFINITY, ANTI_AFFINITY, Topology, TopologyGroup
@@ -73,6 +78,7 @@ class Scheduler:
         pending_pods: Sequence[Pod] = (),
         pool_usage: dict[str, dict[str, int]] | None = None,
         strict_min_values: bool = True,
+        improve_packing: bool = True,
         tolerate_prefer_no_schedule: bool = True,
         timeout_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
@@ -80,6 +86,7 @@ class Scheduler:
         self.clock = clock
         self.timeout_seconds = timeout_seconds
         self.strict_min_values = strict_min_values
+        self.improve_packing = improve_packing
         self.tolerate_prefer_no_schedule = tolerate_prefer_no_schedule
         ordered_pools = sorted(nodepools, key=lambda p: (-(p.spec.weight or 0), p.name))
         types_for = (
@@ -251,7 +258,8 @@ class Scheduler:
             result.unschedulable[pod.key] = errors.get(
                 pod.uid, "scheduling timed out before this pod was tried"
             )
-        for claim in self.claims:
+        claims = self._repack(self.claims) if self.improve_packing else self.claims
+        for claim in claims:
             final = finalize(claim, self.resources.names, self.strict_min_values)
             if isinstance(final, str):
                 for pod in claim.pods:
@@ -259,6 +267,34 @@ class Scheduler:
             else:
                 result.new_claims.append(final)
         return result
+
+    def _movable(self, pod: Pod) -> bool:
+        """A pod no topology constraint looks at, so it may change nodes without changing any count."""
+        constrained = any(
+            (
+                pod.spread,
+                pod.affinity,
+                pod.preferred_affinity,
+                pod.anti_affinity,
+                pod.preferred_anti_affinity,
+                pod.host_ports,
+            )
+        )
+        return not (constrained or self.topology.counting(pod) or self.topology.inverse_selecting(pod))
+
+    def _repack(self, claims: list[SimClaim]) -> list[SimClaim]:
+        """Beyond Karpenter: cheaper claims for the same pods (see `packing`)."""
+        requests = {uid: data.requests for uid, data in self._pod_data.items()}
+        groups: dict[tuple[object, ...], list[SimClaim]] = {}
+        result: list[SimClaim] = []
+        for claim in claims:
+            if all(self._movable(p) for p in claim.pods):
+                groups.setdefault((claim.pool_index, claim.requirements.signature()), []).append(claim)
+            else:
+                result.extend(repack([claim], requests, self.strict_min_values))
+        for group in groups.values():
+            result.extend(repack(group, requests, self.strict_min_values))
+        return sorted(result, key=lambda c: (c.index, c.hostname))
 
     # -- placement --------------------------------------------------------------
     def _add(self, pod: Pod, result: SchedulingResult) -> str | None:

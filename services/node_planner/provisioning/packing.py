@@ -1,0 +1,180 @@
+"""Beyond Karpenter: split a NodeClaim in two when two smaller nodes cost less than one big one.
+
+Karpenter grows a NodeClaim while any instance type still fits its pods and
+then launches the cheapest type that holds them all, so a claim whose pods
+need 9.5 vCPU becomes a 16-vCPU node. After the simulation, Bosun tries, for
+each claim (and for claims of one NodePool with the same requirements whose
+pods no topology constraint looks at, for all of them together), to fill a
+cheaper type first-fit (largest pods first) and place
+the rest the same way (up to four nodes; the six dearest types cheaper than
+the current launch are tried at each step), skipping claims whose price is
+already at the per-resource lower bound. It keeps a split only when the
+launches together are strictly cheaper.
+
+Splitting never breaks a constraint the simulation checked: both halves keep
+the claim's requirements (so zones and spread counts are unchanged), hostname
+spread and anti-affinity only get easier with more hosts, and claims with pods
+that need hostname affinity, or from NodePools with limits, are left alone.
+Consolidation turns this off: a replacement must be exactly one node.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bosun_common.catalog import LABEL_HOSTNAME
+from node_planner.provisioning.claims import SimClaim, choose_launch, min_values_error, order_options
+from node_planner.provisioning.instance_types import FloatArray, IntArray
+
+MAX_CANDIDATE_TYPES = 6
+MIN_SAVING = 1e-6  # $/h; float noise is not a saving
+MAX_DEPTH = 3
+
+
+def _launch_price(claim: SimClaim) -> float:
+    launch = choose_launch(
+        claim.pool, claim.requirements, order_options(claim.pool, claim.requirements, claim.options)
+    )
+    return np.inf if launch is None else launch.price
+
+
+def _splittable(claim: SimClaim) -> bool:
+    if len(claim.pods) < 2 or claim.pool.nodepool.limits_milli():
+        return False
+    for pod in claim.pods:
+        if any(term.topology_key == LABEL_HOSTNAME for term in [*pod.affinity, *pod.preferred_affinity]):
+            return False
+    return True
+
+
+def _lower_bound(total: IntArray, alloc: IntArray, prices: FloatArray) -> float:
+    """No packing of `total` costs less: per resource, the total times the cheapest price per unit."""
+    bound = 0.0
+    finite = np.isfinite(prices)
+    for r in range(len(total)):
+        if total[r] <= 0:
+            continue
+        usable = finite & (alloc[:, r] > 0)
+        if not usable.any():
+            return np.inf
+        bound = max(bound, float(total[r] * (prices[usable] / alloc[usable, r]).min()))
+    return bound
+
+
+def _ratio_split(
+    stacked: IntArray, alloc: IntArray, prices: FloatArray
+) -> tuple[list[int], list[int]] | None:
+    """Split pods ordered by memory per CPU at the point where the two cheapest fitting types cost least."""
+    count = len(stacked)
+    ratio = stacked[:, 1] / np.maximum(stacked[:, 0], 1)
+    order = np.argsort(ratio, kind="stable")
+    prefix = np.cumsum(stacked[order], axis=0)[:-1]
+    suffix = prefix[-1] + stacked[order[-1]] - prefix
+
+    def cheapest(totals: IntArray) -> FloatArray:
+        fits = (alloc[None, :, :] >= totals[:, None, :]).all(axis=2)
+        cost: FloatArray = np.where(fits, prices[None, :], np.inf).min(axis=1)
+        return cost
+
+    costs = cheapest(prefix) + cheapest(suffix)
+    if count < 2 or not np.isfinite(costs).any():
+        return None
+    k = int(np.argmin(costs)) + 1
+    return [int(i) for i in order[:k]], [int(i) for i in order[k:]]
+
+
+def _best_partition(
+    vectors: list[IntArray], total: IntArray, alloc: IntArray, prices: FloatArray, depth: int
+) -> tuple[float, list[list[int]]]:
+    """The cheapest split found of `vectors` into nodes: (estimated $/h, groups of indices)."""
+    fits = (alloc >= total).all(axis=1)
+    single = float(prices[fits].min()) if fits.any() else np.inf
+    best = (single, [list(range(len(vectors)))])
+    if depth == 0 or len(vectors) < 2 or single - _lower_bound(total, alloc, prices) <= MIN_SAVING:
+        return best
+    stacked = np.stack(vectors)
+    ratio_split = _ratio_split(stacked, alloc, prices)
+    if ratio_split is not None:
+        left, right = ratio_split
+        cost_left, groups_left = _best_partition(
+            [vectors[i] for i in left], stacked[left].sum(axis=0), alloc, prices, depth - 1
+        )
+        cost_right, groups_right = _best_partition(
+            [vectors[i] for i in right], stacked[right].sum(axis=0), alloc, prices, depth - 1
+        )
+        if cost_left + cost_right < best[0] - MIN_SAVING:
+            best = (
+                cost_left + cost_right,
+                [[left[i] for i in g] for g in groups_left] + [[right[i] for i in g] for g in groups_right],
+            )
+    largest = stacked.max(axis=0)
+    candidates = np.flatnonzero((prices < single - MIN_SAVING) & (alloc >= largest).all(axis=1))
+    candidates = candidates[np.argsort(-prices[candidates], kind="stable")][:MAX_CANDIDATE_TYPES]
+    for t in candidates.tolist():
+        used = np.zeros_like(total)
+        first: list[int] = []
+        rest: list[int] = []
+        for i, vector in enumerate(vectors):
+            if bool((used + vector <= alloc[t]).all()):
+                used = used + vector
+                first.append(i)
+            else:
+                rest.append(i)
+        if not first or not rest:
+            continue
+        cost, groups = _best_partition([vectors[i] for i in rest], total - used, alloc, prices, depth - 1)
+        cost += float(prices[t])
+        if cost < best[0] - MIN_SAVING:
+            best = (cost, [first, *[[rest[i] for i in group] for group in groups]])
+    return best
+
+
+def repack(claims: list[SimClaim], requests: dict[str, IntArray], strict_min_values: bool) -> list[SimClaim]:
+    """`claims` (same NodePool and requirements), or cheaper claims holding the same pods.
+
+    `requests` maps pod uid to its request vector. With one claim this splits it; with several
+    (only pods no topology constraint looks at may be moved between claims) it re-partitions
+    their pods together.
+    """
+    if not claims or not all(_splittable(c) or len(claims) > 1 for c in claims):
+        return claims
+    if any(c.pool.nodepool.limits_milli() for c in claims):
+        return claims
+    first = claims[0]
+    pool = first.pool
+    current = sum(_launch_price(c) for c in claims)
+    compatible = pool.compatible_mask(first.requirements)
+    prices = np.where(compatible, pool.offering_prices(first.requirements), np.inf)
+    everything = [p for c in claims for p in c.pods]
+    if len(everything) < 2:
+        return claims
+    total = np.sum(np.stack([requests[p.uid] for p in everything]), axis=0)
+    pods = sorted(everything, key=lambda p: (-p.cpu(), -p.memory(), p.uid))
+    cost, groups = _best_partition([requests[p.uid] for p in pods], total, pool.alloc, prices, MAX_DEPTH)
+    vectors = [requests[p.uid] for p in pods]
+    if cost >= current - MIN_SAVING or (len(claims) == 1 and len(groups) < 2):
+        return claims
+    pieces = []
+    for n, group in enumerate(groups):
+        part = [pods[i] for i in group]
+        part_total = np.sum(np.stack([vectors[i] for i in group]), axis=0)
+        options = compatible & (pool.alloc >= part_total).all(axis=1)
+        if strict_min_values and min_values_error(pool, first.requirements, options):
+            return claims
+        pieces.append(
+            SimClaim(
+                first.index,
+                pool,
+                first.pool_index,
+                f"{first.hostname}-{n}",
+                first.requirements.copy(),
+                options,
+                part_total,
+                part,
+                [hp for p in part for hp in p.host_ports],
+                any(c.min_values_relaxed for c in claims),
+            )
+        )
+    if sum(_launch_price(piece) for piece in pieces) >= current - MIN_SAVING:
+        return claims
+    return pieces
