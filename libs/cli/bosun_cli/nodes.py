@@ -210,7 +210,7 @@ def simulation_json(result: SchedulingResult) -> dict[str, Any]:
     }
 
 
-def run_simulation(inputs: Inputs, catalog: Catalog) -> SchedulingResult:
+def run_simulation(inputs: Inputs, catalog: Catalog, karpenter_exact: bool = False) -> SchedulingResult:
     if not inputs.nodepools:
         raise InputError("no NodePool given (--nodepool)")
     pending = [p for p in inputs.pods if not p.node_name and not p.is_daemon() and not p.is_terminal()]
@@ -230,6 +230,7 @@ def run_simulation(inputs: Inputs, catalog: Catalog) -> SchedulingResult:
         bound,
         pending,
         pool_usage=usage,
+        improve_packing=not karpenter_exact,
     )
     return scheduler.solve(pending)
 
@@ -275,7 +276,7 @@ def simulate_command(args: argparse.Namespace) -> int:
     try:
         catalog = resolve_catalog(args.catalog)
         inputs = load_inputs([*args.nodepool, *args.pods, *(args.nodes or [])], catalog)
-        data = simulation_json(run_simulation(inputs, catalog))
+        data = simulation_json(run_simulation(inputs, catalog, args.karpenter_exact))
     except (InputError, OSError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -375,6 +376,11 @@ def register(subparsers: Any) -> None:
         "--nodes", nargs="+", metavar="FILE", help="existing Nodes and NodeClaims (and their pods)"
     )
     simulate.add_argument("--catalog", default="kwok", help=catalog_help)
+    simulate.add_argument(
+        "--karpenter-exact",
+        action="store_true",
+        help="decide exactly as Karpenter would (no re-packing of NodeClaims onto cheaper nodes)",
+    )
     simulate.add_argument("-o", "--output", choices=("json", "table"), default="table")
     simulate.set_defaults(handler=simulate_command)
 

@@ -184,3 +184,19 @@ def test_consolidate_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         "99",
     )
     assert "left alone: big-node" in out and "99%" in out
+
+
+def test_simulate_karpenter_exact(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run_cli(
+        capsys,
+        "nodes",
+        "simulate",
+        "--nodepool",
+        str(FIXTURES / "nodepool.yaml"),
+        "--pods",
+        str(FIXTURES / "deployment.yaml"),
+        "--karpenter-exact",
+        "-o",
+        "json",
+    )
+    assert code == 1 and len(json.loads(out)["nodeclaims"]) == 4
