@@ -268,3 +268,25 @@ def test_disruption_cost_orders_candidates() -> None:
     by_cost = sorted(candidates, key=lambda c: c.disruption_cost)
     assert [c.name for c in by_cost] == ["n1", "n2"]
     assert by_cost[1].disruption_cost > by_cost[0].disruption_cost
+
+
+def test_revalidation_after_the_delay() -> None:
+    from node_planner.disruption.validation import revalidate
+
+    nodes = [node("n1")]
+    cluster = Cluster([nodepool()], nodes, [pod("a", "1", node="n1")], ladder())
+    [command] = disrupt(cluster, [], NOW).commands
+    assert revalidate(command, cluster, [], NOW) is None
+    busier = Cluster([nodepool()], nodes, [pod("a", "1", node="n1"), pod("b", "3", node="n1")], ladder())
+    assert "replacement now costs" in (revalidate(command, busier, [], NOW) or "")
+    blocked = Cluster(
+        [nodepool()],
+        nodes,
+        [pod("a", "1", node="n1", annotations={"karpenter.sh/do-not-disrupt": "true"})],
+        ladder(),
+    )
+    assert "do-not-disrupt" in (revalidate(command, blocked, [], NOW) or "")
+    empty = Cluster([nodepool()], [node("e")], [], ladder())
+    [emptiness] = disrupt(empty, [], NOW).commands
+    now_busy = Cluster([nodepool()], [node("e")], [pod("x", "1", node="e")], ladder())
+    assert revalidate(emptiness, now_busy, [], NOW) == "e now run pods"

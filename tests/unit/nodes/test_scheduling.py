@@ -508,3 +508,18 @@ def test_unavailable_offerings_are_not_launched() -> None:
     assert launches(solve([pod("p", nodeSelector={ZONE: "zone-a"})], types=types)) == [
         ("arm-medium", "zone-a")
     ]
+
+
+def test_insufficient_capacity_marks_offerings_unavailable_for_a_while() -> None:
+    from node_planner.provisioning.unavailable import UnavailableOfferings
+
+    now = [0.0]
+    cache = UnavailableOfferings(clock=lambda: now[0])
+    cache.mark("arm-medium", "zone-a", "on-demand")
+    cache.mark("small", "zone-a", "on-demand")
+    result = solve([pod("p", nodeSelector={ZONE: "zone-a"})], types=cache.apply(ladder()))
+    assert launches(result) == [("medium", "zone-a")]
+    now[0] = 181.0
+    assert launches(solve([pod("p", nodeSelector={ZONE: "zone-a"})], types=cache.apply(ladder()))) == [
+        ("small", "zone-a")
+    ]
