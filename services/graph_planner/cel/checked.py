@@ -1,57 +1,95 @@
-"""Read a checked expression (`cel.expr.CheckedExpr` in a `google.protobuf.Any`) without its .proto.
+"""Read a checked expression (`cel.expr.CheckedExpr` in a `google.protobuf.Any`).
 
-`Expression.serialize()` returns the Any's wire bytes. Only two things are read:
-the identifiers the expression references (from `reference_map`: their `name`),
-which are the expression's dependencies, and the AST's shape (node count,
-comprehension nesting), which the limits need. Protobuf's wire format is
-simple enough to walk by hand for this.
+`Expression.serialize()` returns the Any's bytes. cel-expr-python ships no
+Python classes for cel.expr, so this module declares the few messages and fields
+it reads (a subset of cel/expr/checked.proto and syntax.proto, same field
+numbers; the parser skips the rest) and lets protobuf's C parser do the work.
+It reads the identifiers the expression references (its dependencies) and the
+AST's shape for the limits: node count, comprehension nesting, and an estimate
+of comprehension iterations.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
-# cel.expr field numbers.
-CHECKED_REFERENCE_MAP = 2
-CHECKED_EXPR = 4
-REFERENCE_NAME = 1
-REFERENCE_OVERLOAD = 3
+from google.protobuf import (  # type: ignore[import-untyped]
+    any_pb2,
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+)
+
+FD = descriptor_pb2.FieldDescriptorProto
+# Assumed length of a list whose size is not visible in the expression (data).
+UNKNOWN_LIST_SIZE = 100
+
+# message -> [(field name, number, type, message type or "", repeated)]
+_SCHEMA: dict[str, list[tuple[str, int, int, str, bool]]] = {
+    "CheckedExpr": [
+        ("reference_map", 2, FD.TYPE_MESSAGE, "CheckedExpr.ReferenceMapEntry", True),
+        ("expr", 4, FD.TYPE_MESSAGE, "Expr", False),
+    ],
+    "Reference": [("name", 1, FD.TYPE_STRING, "", False), ("overload_id", 3, FD.TYPE_STRING, "", True)],
+    "Expr": [
+        ("id", 2, FD.TYPE_INT64, "", False),
+        ("const_expr", 3, FD.TYPE_MESSAGE, "Constant", False),
+        ("ident_expr", 4, FD.TYPE_MESSAGE, "Ident", False),
+        ("select_expr", 5, FD.TYPE_MESSAGE, "Select", False),
+        ("call_expr", 6, FD.TYPE_MESSAGE, "Call", False),
+        ("list_expr", 7, FD.TYPE_MESSAGE, "CreateList", False),
+        ("struct_expr", 8, FD.TYPE_MESSAGE, "CreateStruct", False),
+        ("comprehension_expr", 9, FD.TYPE_MESSAGE, "Comprehension", False),
+    ],
+    "Constant": [("int64_value", 3, FD.TYPE_INT64, "", False)],
+    "Ident": [("name", 1, FD.TYPE_STRING, "", False)],
+    "Select": [("operand", 1, FD.TYPE_MESSAGE, "Expr", False), ("field", 2, FD.TYPE_STRING, "", False)],
+    "Call": [
+        ("target", 1, FD.TYPE_MESSAGE, "Expr", False),
+        ("function", 2, FD.TYPE_STRING, "", False),
+        ("args", 3, FD.TYPE_MESSAGE, "Expr", True),
+    ],
+    "CreateList": [("elements", 1, FD.TYPE_MESSAGE, "Expr", True)],
+    "CreateStruct": [("entries", 2, FD.TYPE_MESSAGE, "Entry", True)],
+    "Entry": [("map_key", 3, FD.TYPE_MESSAGE, "Expr", False), ("value", 4, FD.TYPE_MESSAGE, "Expr", False)],
+    "Comprehension": [
+        ("iter_range", 2, FD.TYPE_MESSAGE, "Expr", False),
+        ("accu_init", 4, FD.TYPE_MESSAGE, "Expr", False),
+        ("loop_condition", 5, FD.TYPE_MESSAGE, "Expr", False),
+        ("loop_step", 6, FD.TYPE_MESSAGE, "Expr", False),
+        ("result", 7, FD.TYPE_MESSAGE, "Expr", False),
+    ],
+}
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
+def _add_fields(message: Any, fields: list[tuple[str, int, int, str, bool]]) -> None:
+    for name, number, kind, type_name, repeated in fields:
+        field = message.field.add(name=name, number=number, type=kind, json_name=name)
+        field.label = FD.LABEL_REPEATED if repeated else FD.LABEL_OPTIONAL
+        if type_name:
+            field.type_name = f".cel.expr.{type_name}"
 
 
-def fields(data: bytes) -> list[tuple[int, int, bytes | int]]:
-    """Top-level (field number, wire type, value) triples of one message."""
-    out: list[tuple[int, int, bytes | int]] = []
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(data, pos)
-            out.append((number, wire, value))
-        elif wire == 2:
-            length, pos = _varint(data, pos)
-            out.append((number, wire, data[pos : pos + length]))
-            pos += length
-        elif wire == 1:
-            out.append((number, wire, data[pos : pos + 8]))
-            pos += 8
-        elif wire == 5:
-            out.append((number, wire, data[pos : pos + 4]))
-            pos += 4
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
-    return out
+@functools.cache
+def _checked_expr_class() -> Any:
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="bosun/cel_expr_subset.proto", package="cel.expr", syntax="proto3"
+    )
+    for name, fields in _SCHEMA.items():
+        message = proto.message_type.add(name=name)
+        _add_fields(message, fields)
+        if name == "CheckedExpr":
+            entry = message.nested_type.add(name="ReferenceMapEntry")
+            entry.options.map_entry = True
+            _add_fields(
+                entry,
+                [("key", 1, FD.TYPE_INT64, "", False), ("value", 2, FD.TYPE_MESSAGE, "Reference", False)],
+            )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("cel.expr.CheckedExpr"))
 
 
 @dataclass(frozen=True)
@@ -59,65 +97,85 @@ class ExpressionFacts:
     identifiers: frozenset[str]
     nodes: int
     comprehension_depth: int
+    iterations: int = 0
 
 
-def _messages(data: bytes) -> list[tuple[int, bytes]]:
-    return [(n, v) for n, w, v in fields(data) if w == 2 and isinstance(v, bytes)]
+def _children(expr: Any) -> list[Any]:
+    if expr.HasField("select_expr"):
+        return [expr.select_expr.operand]
+    if expr.HasField("call_expr"):
+        call = expr.call_expr
+        return ([call.target] if call.HasField("target") else []) + list(call.args)
+    if expr.HasField("list_expr"):
+        return list(expr.list_expr.elements)
+    if expr.HasField("struct_expr"):
+        out = []
+        for entry in expr.struct_expr.entries:
+            if entry.HasField("map_key"):
+                out.append(entry.map_key)
+            out.append(entry.value)
+        return out
+    return []
 
 
-# Which fields of each Expr kind hold child Exprs (cel/expr/syntax.proto).
-_SELECT_CHILDREN = {1}
-_CALL_CHILDREN = {1, 3}
-_LIST_CHILDREN = {1}
-_STRUCT_ENTRIES = {2}
-_ENTRY_CHILDREN = {3, 4}
-_COMPREHENSION_CHILDREN = {2, 4, 5, 6, 7}
-
-
-def _walk(expr: bytes, depth: int) -> tuple[int, int]:
-    """(node count, max comprehension depth) of an Expr and its children."""
+def _shape(expr: Any, depth: int) -> tuple[int, int]:
+    """(node count, deepest comprehension nesting)."""
+    if expr.HasField("comprehension_expr"):
+        loop = expr.comprehension_expr
+        parts = [loop.iter_range, loop.accu_init, loop.loop_condition, loop.loop_step, loop.result]
+        depth += 1
+    else:
+        parts = _children(expr)
     nodes, deepest = 1, depth
-    children: list[tuple[bytes, int]] = []
-    for number, payload in _messages(expr):
-        inner = _messages(payload)
-        if number == 5:
-            children += [(c, depth) for n, c in inner if n in _SELECT_CHILDREN]
-        elif number == 6:
-            children += [(c, depth) for n, c in inner if n in _CALL_CHILDREN]
-        elif number == 7:
-            children += [(c, depth) for n, c in inner if n in _LIST_CHILDREN]
-        elif number == 8:
-            for n, entry in inner:
-                if n in _STRUCT_ENTRIES:
-                    children += [(c, depth) for m, c in _messages(entry) if m in _ENTRY_CHILDREN]
-        elif number == 9:
-            children += [(c, depth + 1) for n, c in inner if n in _COMPREHENSION_CHILDREN]
-            deepest = max(deepest, depth + 1)
-    for child, child_depth in children:
-        child_nodes, child_deepest = _walk(child, child_depth)
+    for part in parts:
+        child_nodes, child_deepest = _shape(part, depth)
         nodes += child_nodes
         deepest = max(deepest, child_deepest)
     return nodes, deepest
 
 
-def read_checked(serialized: bytes) -> ExpressionFacts:
-    """Identifiers referenced, AST size and comprehension depth of a checked expression."""
-    any_fields = dict((n, v) for n, _w, v in fields(serialized))
-    checked = any_fields.get(2, b"")
-    assert isinstance(checked, bytes)
-    identifiers: set[str] = set()
-    expr = b""
-    for number, payload in _messages(checked):
-        if number == CHECKED_REFERENCE_MAP:
-            entry = dict((n, v) for n, _w, v in fields(payload))
-            reference = entry.get(2, b"")
-            if isinstance(reference, bytes):
-                ref_fields = fields(reference)
-                names = [v for n, _w, v in ref_fields if n == REFERENCE_NAME and isinstance(v, bytes)]
-                has_overload = any(n == REFERENCE_OVERLOAD for n, _w, _v in ref_fields)
-                if names and not has_overload:
-                    identifiers.add(names[0].decode())
-        elif number == CHECKED_EXPR:
-            expr = payload
-    nodes, depth = _walk(expr, 0) if expr else (0, 0)
-    return ExpressionFacts(frozenset(identifiers), nodes, depth)
+def _estimate(expr: Any, budget: int) -> tuple[int, int]:
+    """(length if the expression yields a list, estimated comprehension iterations).
+
+    Literal lists and `lists.range(<constant>)` have known lengths; any other
+    list is assumed to hold UNKNOWN_LIST_SIZE items. A comprehension costs its
+    range's length times (1 + its loop body's cost). Stops once over `budget`.
+    """
+    if expr.HasField("comprehension_expr"):
+        loop = expr.comprehension_expr
+        size, range_cost = _estimate(loop.iter_range, budget)
+        if range_cost > budget:
+            return size, range_cost
+        body = _estimate(loop.loop_condition, budget)[1] + _estimate(loop.loop_step, budget)[1]
+        once = _estimate(loop.accu_init, budget)[1] + _estimate(loop.result, budget)[1]
+        return size, range_cost + once + size * (1 + body)
+    size = UNKNOWN_LIST_SIZE
+    if expr.HasField("list_expr"):
+        size = len(expr.list_expr.elements)
+    elif (
+        expr.HasField("call_expr")
+        and expr.call_expr.function == "lists.range"
+        and len(expr.call_expr.args) == 1
+    ):
+        argument = expr.call_expr.args[0]
+        if argument.HasField("const_expr"):
+            size = max(argument.const_expr.int64_value, 0)
+    cost = 0
+    for child in _children(expr):
+        cost += _estimate(child, budget)[1]
+        if cost > budget:
+            break
+    return size, cost
+
+
+def read_checked(serialized: bytes, budget: int = 10**12) -> ExpressionFacts:
+    """Identifiers referenced, AST size, comprehension depth and iterations of a checked expression."""
+    wrapper = any_pb2.Any()
+    wrapper.ParseFromString(serialized)
+    checked = _checked_expr_class()()
+    checked.ParseFromString(wrapper.value)
+    identifiers = frozenset(
+        ref.name for ref in checked.reference_map.values() if ref.name and not ref.overload_id
+    )
+    nodes, depth = _shape(checked.expr, 0)
+    return ExpressionFacts(identifiers, nodes, depth, _estimate(checked.expr, budget)[1])

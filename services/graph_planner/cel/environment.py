@@ -25,6 +25,7 @@ from graph_planner.cel.library import KRO_FUNCTIONS
 from graph_planner.cel.limits import (
     MAX_AST_NODES,
     MAX_COMPREHENSION_DEPTH,
+    MAX_ESTIMATED_ITERATIONS,
     MAX_EXPRESSION_LENGTH,
     MAX_RESULT_BYTES,
     LimitError,
@@ -183,12 +184,17 @@ def compile_expression(
         message = _clean(str(exc))
         raise CelCompileError(describe(message) if describe else message) from exc
     serialized = checked.serialize()
-    facts = read_checked(serialized)
+    facts = read_checked(serialized, budget=MAX_ESTIMATED_ITERATIONS)
     if facts.nodes > MAX_AST_NODES:
         raise LimitError(f"expression has {facts.nodes} nodes, over the limit of {MAX_AST_NODES}")
     if facts.comprehension_depth > MAX_COMPREHENSION_DEPTH:
         raise LimitError(
             f"comprehensions nest {facts.comprehension_depth} deep, over the limit of {MAX_COMPREHENSION_DEPTH}"
+        )
+    if facts.iterations > MAX_ESTIMATED_ITERATIONS:
+        raise LimitError(
+            f"comprehensions would run about {facts.iterations:,} iterations, over the limit of "
+            f"{MAX_ESTIMATED_ITERATIONS:,}"
         )
     names = frozenset(variables)
     references = facts.identifiers & names

@@ -7,9 +7,10 @@ library functions it adds may produce:
 - an expression's source is at most MAX_EXPRESSION_LENGTH characters and its
   checked AST at most MAX_AST_NODES nodes;
 - comprehensions (macros `all`, `exists`, `map`, `filter`, `cel.bind`, ...)
-  nest at most MAX_COMPREHENSION_DEPTH deep, so the work is at most
-  O(n^depth) in the size n of the inputs, which the API server caps
-  (objects are at most ~1.5 MiB);
+  nest at most MAX_COMPREHENSION_DEPTH deep, and their estimated iterations
+  stay under MAX_ESTIMATED_ITERATIONS: literal lists and `lists.range(<n>)`
+  count with their real length, any other list (data) as 100 items. Data lists
+  are bounded by the API server's object size (~1.5 MiB), not by Bosun;
 - library functions refuse inputs or outputs above MAX_STRING_BYTES /
   MAX_LIST_ITEMS (`lists.range`, `random.seededString`, `json.unmarshal`,
   regex inputs and patterns);
@@ -26,6 +27,7 @@ from __future__ import annotations
 MAX_EXPRESSION_LENGTH = 10_000
 MAX_AST_NODES = 5_000
 MAX_COMPREHENSION_DEPTH = 3
+MAX_ESTIMATED_ITERATIONS = 2_000_000
 MAX_STRING_BYTES = 1 << 20
 MAX_LIST_ITEMS = 10_000
 MAX_REGEX_LENGTH = 1_000

@@ -241,6 +241,17 @@ def test_library_limits() -> None:
         compile_expression("1 + " * 3000 + "1", new_env({"x": T.DYN}), ["x"])
 
 
+def test_comprehension_cost_estimate_rejects_blowups() -> None:
+    env = new_env({"x": T.DYN})
+    thousand = "[" + ",".join(["1"] * 1000) + "]"
+    with pytest.raises(LimitError, match="iterations"):
+        compile_expression(f"{thousand}.map(a, {thousand}.map(b, {thousand}.map(c, c)))", env, ["x"])
+    with pytest.raises(LimitError, match="iterations"):
+        compile_expression("lists.range(5000).map(a, lists.range(5000).map(b, b))", env, ["x"])
+    compile_expression(f"{thousand}.map(a, {thousand}.map(b, b))", env, ["x"])
+    compile_expression("x.map(a, x.map(b, x.filter(c, c > b)))", env, ["x"])
+
+
 def test_missing_data_is_distinguished_from_failures() -> None:
     with pytest.raises(CelEvaluationError) as missing:
         evaluate("x.status.ready", x={"status": {}})
