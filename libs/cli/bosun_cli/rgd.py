@@ -20,14 +20,30 @@ render: a YAML stream of the objects the instance should have now; pending nodes
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 RGD_KIND = "ResourceGraphDefinition"
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _unreadable_is_exit_2(handler: Handler) -> Handler:
+    """A file that cannot be read or parsed is a usage error (exit 2), not a traceback."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (OSError, yaml.YAMLError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return run
 
 
 def _load_documents(path: Path) -> list[dict[str, Any]]:
@@ -71,11 +87,7 @@ def _rgd_name(rgd: Mapping[str, Any]) -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     from graph_planner.graph import compile_graph
 
-    try:
-        rgds = _load_rgds(args.files)
-    except (OSError, yaml.YAMLError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    rgds = _load_rgds(args.files)
     if not rgds:
         print("error: no ResourceGraphDefinition found", file=sys.stderr)
         return 2
@@ -204,22 +216,22 @@ def register(subparsers: Any) -> None:
     validate = sub.add_parser("validate", help="compile RGDs; print kind, CRD name and order, or the errors")
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--crd", action="append", metavar="FILE", help="CRDs whose kinds the RGDs use")
-    validate.set_defaults(handler=cmd_validate)
+    validate.set_defaults(handler=_unreadable_is_exit_2(cmd_validate))
 
     crd = sub.add_parser("crd", help="print the generated CRD as YAML")
     crd.add_argument("file", metavar="FILE")
     crd.add_argument("--crd", action="append", metavar="FILE", help="CRDs whose kinds the RGD uses")
-    crd.set_defaults(handler=cmd_crd)
+    crd.set_defaults(handler=_unreadable_is_exit_2(cmd_crd))
 
     graph = sub.add_parser("graph", help="print the dependency graph")
     graph.add_argument("file", metavar="FILE")
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
     graph.add_argument("--crd", action="append", metavar="FILE", help="CRDs whose kinds the RGD uses")
-    graph.set_defaults(handler=cmd_graph)
+    graph.set_defaults(handler=_unreadable_is_exit_2(cmd_graph))
 
     render = sub.add_parser("render", help="print the objects an instance should have now")
     render.add_argument("rgd", metavar="RGD")
     render.add_argument("instance", metavar="INSTANCE")
     render.add_argument("--observed", metavar="DIR", help="directory of observed objects (YAML)")
     render.add_argument("--crd", action="append", metavar="FILE", help="CRDs whose kinds the RGD uses")
-    render.set_defaults(handler=cmd_render)
+    render.set_defaults(handler=_unreadable_is_exit_2(cmd_render))

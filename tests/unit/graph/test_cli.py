@@ -68,6 +68,14 @@ def test_validate_without_rgd_is_a_usage_error(tmp_path: Path, capsys: pytest.Ca
     assert run(capsys, "validate", str(path))[0] == 2
 
 
+def test_unreadable_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "validate", str(tmp_path / "missing.yaml"))[0] == 2
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("a: [\n")
+    assert run(capsys, "crd", str(broken))[0] == 2
+    assert run(capsys, "render", WEBAPP, str(tmp_path / "missing.yaml"))[0] == 2
+
+
 def test_crd_prints_yaml(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "crd", WEBAPP)
     assert code == 0
