@@ -52,6 +52,24 @@ def parse_type(text: str) -> CelType:
     return CelType(head, tuple(args))
 
 
+_CEL_SCALARS = {"STRING", "INT", "UINT", "DOUBLE", "BOOL", "BYTES", "NULL", "DURATION", "TIMESTAMP"}
+
+
+def to_cel(cel_type: CelType) -> Any:
+    """Back to a cel.Type (for declaring a variable of that type); DYN when unsure."""
+    from cel_expr_python import cel
+
+    if cel_type.name in _CEL_SCALARS:
+        return getattr(cel.Type, cel_type.name)
+    if cel_type.name == "LIST" and len(cel_type.args) == 1:
+        return cel.Type.List(to_cel(cel_type.args[0]))
+    if cel_type.name == "MAP" and len(cel_type.args) == 2:
+        return cel.Type.Map(to_cel(cel_type.args[0]), to_cel(cel_type.args[1]))
+    if cel_type.name.startswith(PACKAGE + "."):
+        return cel.Type(cel_type.name)
+    return cel.Type.DYN
+
+
 SCALARS = {"STRING": "string", "INT": "integer", "UINT": "integer", "DOUBLE": "number", "BOOL": "boolean"}
 MessageSchema = Callable[[str], Mapping[str, Any] | None]
 

@@ -10,7 +10,7 @@ from cel_expr_python import cel
 from graph_planner.cel.environment import new_env
 from graph_planner.cel.limits import MAX_EXPRESSIONS
 from graph_planner.cel.proto_types import TypeRegistry
-from graph_planner.cel.types import CelType
+from graph_planner.cel.types import CelType, to_cel
 from graph_planner.errors import (
     CYCLE,
     INVALID_CONDITION,
@@ -234,7 +234,8 @@ class _Compiler:
                     GraphError(INVALID_FOREACH, f"forEach must produce a list, got {out}", rid, where, source)
                 )
             for_each.append(ForEachDimension(name, expression))
-            iterator_types[name] = T.DYN  # element types are checked at plan time
+            # The iterator has the list's element type (dyn when the list's type is not known).
+            iterator_types[name] = to_cel(out.args[0]) if out.name == "LIST" and out.args else T.DYN
         if errors:
             raise GraphValidationError(*errors)
 

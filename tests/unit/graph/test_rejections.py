@@ -327,3 +327,17 @@ def test_deeply_nested_templates_are_rejected_not_a_stack_overflow() -> None:
     res(rgd, 0)["template"]["data"] = deep
     result = compile_graph(rgd, builtin_schemas())
     assert [(e.reason, e.resource_id) for e in result.errors] == [("LimitExceeded", "config")]
+
+
+def test_for_each_iterators_are_typed_from_the_list() -> None:
+    rgd = base_rgd()
+    rgd["spec"]["schema"]["spec"]["ports"] = "[]integer"
+    res(rgd, 0)["forEach"] = [{"port": "${schema.spec.ports}"}]
+    res(rgd, 0)["template"]["metadata"]["name"] = "${schema.spec.name + '-' + port}"
+    res(rgd, 1)["template"]["metadata"]["name"] = "${config[0].metadata.name}"  # a collection is a list
+    result = compile_graph(rgd, builtin_schemas())
+    assert [(e.reason, e.resource_id, e.path) for e in result.errors] == [
+        ("TypeMismatch", "config", "metadata.name")
+    ]
+    res(rgd, 0)["template"]["metadata"]["name"] = "${schema.spec.name + '-' + string(port)}"
+    assert compile_graph(rgd, builtin_schemas()).errors == ()
