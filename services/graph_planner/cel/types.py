@@ -149,14 +149,46 @@ def _message_assignable(
     source_schema = message_schema(name)
     if source_schema is None:
         return None
+    return _schema_conflict(source_schema, target, resolve, "", depth)
+
+
+def _schema_conflict(
+    source: Mapping[str, Any],
+    target: Mapping[str, Any],
+    resolve: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+    path: str,
+    depth: int,
+) -> str | None:
+    """Why an object of (inlined) schema `source` does not fit `target`: a clear type conflict or an
+    unknown field. Open schemas (preserve-unknown, int-or-string, untyped) accept anything."""
+    target = resolve(target)
+    if depth > 8 or _is_open(target) or _is_open(source):
+        return None
+    source_kind, target_kind = _schema_kind(source), _schema_kind(target)
+    where = path or "the value"
+    if source_kind and target_kind and source_kind != target_kind:
+        if not (target_kind == "number" and source_kind == "integer"):
+            return f"{where}: expected {target_kind}, got {source_kind}"
+    if source_kind == "array":
+        return _schema_conflict(
+            source.get("items") or {}, target.get("items") or {}, resolve, path + "[]", depth + 1
+        )
+    if source_kind != "object":
+        return None
     properties: Mapping[str, Any] = target.get("properties") or {}
     additional = target.get("additionalProperties")
-    for field in sorted(source_schema.get("properties") or {}):
-        if field in properties:
-            continue
-        if additional is not None and additional is not False:
-            continue
-        return f"field {field!r} does not exist in the target object"
+    for name, sub in sorted((source.get("properties") or {}).items()):
+        child = f"{path}.{name}" if path else name
+        if name in properties:
+            why = _schema_conflict(sub, properties[name], resolve, child, depth + 1)
+        elif isinstance(additional, Mapping):
+            why = _schema_conflict(sub, additional, resolve, child, depth + 1)
+        elif additional:
+            why = None
+        else:
+            why = f"field {child!r} does not exist in the target object"
+        if why is not None:
+            return why
     return None
 
 

@@ -32,14 +32,14 @@ class FieldCompiler:
     def __init__(self, exprs: ExpressionCompiler, registry: TypeRegistry) -> None:
         self.exprs = exprs
         self.registry = registry
-
-    def message_schema(self, name: str) -> Mapping[str, Any] | None:
-        found = self.registry.schemas.get(name)
-        return None if found is None else found[1]
+        self._inlined: dict[str, Mapping[str, Any] | None] = {}
 
     def inline_message(self, name: str) -> Mapping[str, Any] | None:
-        found = self.registry.schemas.get(name)
-        return None if found is None else inline(found[0], found[1])
+        """The OpenAPI schema behind a generated message type, `$ref`s expanded (cached)."""
+        if name not in self._inlined:
+            found = self.registry.schemas.get(name)
+            self._inlined[name] = None if found is None else inline(found[0], found[1])
+        return self._inlined[name]
 
     def single_expression(self, text: Any, rid: str, where: str, reason: str) -> str:
         try:
@@ -112,7 +112,7 @@ class FieldCompiler:
                 )
             elif target is not None and ks is not None:
                 produced = part.output_type if standalone else STRING
-                why = assignable(produced, target, self.message_schema, ks.resolve)
+                why = assignable(produced, target, self.inline_message, ks.resolve)
                 if why is not None:
                     errors.append(GraphError(TYPE_MISMATCH, why, rid, where, part.source))
         return FieldExpression(path, where, tuple(compiled), standalone)

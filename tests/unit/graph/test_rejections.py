@@ -102,6 +102,21 @@ CASES: list[tuple[str, Mutation, str, str, str, str]] = [
         "TypeMismatch", "deployment", "spec.replicas", "schema.spec.name",
     ),
     (
+        "type mismatch: structure of an object",
+        lambda r: r["spec"]["resources"].append(
+            {
+                "id": "service",
+                "template": {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": "${schema.spec.name}"},
+                    "spec": {"selector": "${deployment.spec.selector}", "ports": [{"port": 80}]},
+                },
+            }
+        ),
+        "TypeMismatch", "service", "spec.selector", "deployment.spec.selector",
+    ),
+    (
         "type mismatch: integer in a string template",
         lambda r: set_path(res(r, 0)["template"], "metadata.name", "app-${schema.spec.replicas}"),
         "TypeMismatch", "config", "metadata.name", "schema.spec.replicas",
