@@ -166,9 +166,9 @@ def _schema_conflict(
         return None
     source_kind, target_kind = _schema_kind(source), _schema_kind(target)
     where = path or "the value"
-    if source_kind and target_kind and source_kind != target_kind:
-        if not (target_kind == "number" and source_kind == "integer"):
-            return f"{where}: expected {target_kind}, got {source_kind}"
+    widening = target_kind == "number" and source_kind == "integer"
+    if source_kind and target_kind and source_kind != target_kind and not widening:
+        return f"{where}: expected {target_kind}, got {source_kind}"
     if source_kind == "array":
         return _schema_conflict(
             source.get("items") or {}, target.get("items") or {}, resolve, path + "[]", depth + 1
