@@ -1,0 +1,575 @@
+"""The kustomize deployment, checked against the real local control plane.
+
+- Both overlays render with `kubectl kustomize`, and say what they promise:
+  one Deployment per service, probes, limits, a locked-down securityContext,
+  the 3-server NATS StatefulSet, the dev/prod differences.
+- The dev overlay's CRDs, Namespace, ServiceAccounts and RBAC are applied for
+  real (server-side); then every service account is asked what it may do
+  (`kubectl auth can-i --as`, and SelfSubjectRulesReview for the whole list),
+  so a role that grants too much or too little fails a test. An impersonated
+  server-side apply shows the grants work on real requests.
+- A server-side dry-run of the rendered workloads passes, with no Pod Security
+  warning, and their pod templates are admitted as Pods by the namespace's
+  `restricted` Pod Security enforcement.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bosun_devstack.kube_cluster import kubectl_binary
+from bosun_devstack.stack import LocalStack
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+KUSTOMIZE = REPO / "deploy" / "kustomize"
+NAMESPACE = "bosun-system"
+FIELD_MANAGER = "bosun-deploy-test"
+
+# service -> (python package, service account, talks to Kubernetes)
+SERVICES: dict[str, tuple[str, str, bool]] = {
+    "informer": ("informer", "bosun-informer", True),
+    "graph-planner": ("graph_planner", "bosun-graph-planner", False),
+    "node-planner": ("node_planner", "bosun-node-planner", False),
+    "k8s-actuator": ("k8s_actuator", "bosun-k8s-actuator", True),
+    "cloud-actuator": ("cloud_actuator", "bosun-cloud-actuator", False),
+}
+NO_KUBERNETES = ("bosun-graph-planner", "bosun-node-planner", "bosun-cloud-actuator")
+RBAC_KINDS = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+# Stands for a CRD the graph-planner generates from an RGD (group kro.run, the default).
+GENERATED_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "deploychecks.kro.run"},
+    "spec": {
+        "group": "kro.run",
+        "names": {
+            "kind": "DeployCheck",
+            "plural": "deploychecks",
+            "singular": "deploycheck",
+            "listKind": "DeployCheckList",
+        },
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1alpha1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                },
+            }
+        ],
+    },
+}
+WORKLOAD_KINDS = ("ConfigMap", "Service", "Deployment", "StatefulSet", "PodDisruptionBudget")
+
+
+def kubectl(stack: LocalStack, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    binary = stack.kube.binaries["kubectl"] if stack.kube else kubectl_binary()
+    assert binary is not None, "no kubectl"
+    return subprocess.run(
+        [str(binary), f"--kubeconfig={stack.kubeconfig}", *args],
+        input=input_text,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def dump(objs: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(objs, sort_keys=False)
+
+
+@pytest.fixture(scope="module")
+def rendered(stack: LocalStack) -> dict[str, list[dict[str, Any]]]:
+    """`kubectl kustomize` of each overlay (the kubectl built for the local stack embeds kustomize)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for overlay in ("dev", "prod"):
+        result = kubectl(stack, "kustomize", str(KUSTOMIZE / "overlays" / overlay))
+        assert result.returncode == 0, f"kubectl kustomize {overlay}: {result.stderr}"
+        out[overlay] = [d for d in yaml.safe_load_all(result.stdout) if d]
+    return out
+
+
+def of_kind(objs: list[dict[str, Any]], *kinds: str) -> list[dict[str, Any]]:
+    return [o for o in objs if o["kind"] in kinds]
+
+
+def named(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} found"
+    return found[0]
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_overlay_renders_every_piece(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    objs = rendered[overlay]
+    crds = {o["metadata"]["name"] for o in of_kind(objs, "CustomResourceDefinition")}
+    assert crds == {
+        "resourcegraphdefinitions.kro.run",
+        "nodepools.karpenter.sh",
+        "nodeclaims.karpenter.sh",
+        "kwoknodeclasses.karpenter.kwok.sh",
+    }
+    namespaced = [o for o in objs if o["kind"] not in ("CustomResourceDefinition", "Namespace")]
+    namespaced = [o for o in namespaced if not o["kind"].startswith("Cluster")]
+    assert {o["metadata"].get("namespace") for o in namespaced} == {NAMESPACE}
+    assert named(objs, "Namespace", NAMESPACE)["metadata"]["labels"][
+        "pod-security.kubernetes.io/enforce"
+    ] == ("restricted")
+
+    config = named(objs, "ConfigMap", "bosun-config")["data"]
+    images = set()
+    for service, (package, account, talks_to_kube) in SERVICES.items():
+        deployment = named(objs, "Deployment", f"bosun-{service}")
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == account
+        assert pod["automountServiceAccountToken"] is talks_to_kube
+        named(objs, "ServiceAccount", account)
+        pdb = named(objs, "PodDisruptionBudget", f"bosun-{service}")
+        assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+        assert pdb["spec"].get("maxUnavailable") == 1, "minAvailable would block drains of one replica"
+
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        [container] = pod["containers"]
+        images.add(container["image"])
+        assert container["command"] == ["python", "-m", package]
+        security = container["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["readOnlyRootFilesystem"] is True
+        assert security["capabilities"] == {"drop": ["ALL"]}
+        assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/tmp"}
+        tmp = next(m["name"] for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
+        assert "emptyDir" in next(v for v in pod["volumes"] if v["name"] == tmp)
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["ports"][0]["containerPort"] == int(config["BOSUN_HTTP_PORT"])
+        for part in ("requests", "limits"):
+            assert set(container["resources"][part]) == {"cpu", "memory"}, f"{service} {part}"
+        assert container["envFrom"][0] == {"configMapRef": {"name": "bosun-config"}}
+
+        expected_replicas = 1 if overlay == "dev" or service == "informer" else 2
+        assert deployment["spec"]["replicas"] == expected_replicas, service
+    assert len(images) == 1, f"one image for every service, got {images}"
+    assert images == {"bosun:dev" if overlay == "dev" else "registry.example.com/bosun:0.1.0"}
+
+    # Only the services that talk to Kubernetes are bound to a role.
+    bound = {
+        s["name"] for b in of_kind(objs, "ClusterRoleBinding", "RoleBinding") for s in b.get("subjects", [])
+    }
+    assert bound == {"bosun-informer", "bosun-k8s-actuator"}
+
+    nats = named(objs, "StatefulSet", "bosun-nats")
+    assert nats["spec"]["replicas"] == 3
+    assert nats["spec"]["serviceName"] == "bosun-nats-headless"
+    assert named(objs, "Service", "bosun-nats-headless")["spec"]["clusterIP"] == "None"
+    assert named(objs, "Service", "bosun-nats")["spec"]["ports"][0]["port"] == 4222
+    assert [t["metadata"]["name"] for t in nats["spec"]["volumeClaimTemplates"]] == ["data"]
+    nats_config = next(
+        o for o in of_kind(objs, "ConfigMap") if o["metadata"]["name"].startswith("bosun-nats-config")
+    )
+    volumes = nats["spec"]["template"]["spec"]["volumes"]
+    assert {"name": nats_config["metadata"]["name"]} == next(v for v in volumes if v["name"] == "config")[
+        "configMap"
+    ]
+    conf = nats_config["data"]["nats.conf"]
+    assert "store_dir: /data/jetstream" in conf
+    routes = [f"nats://bosun-nats-{i}.bosun-nats-headless:6222" for i in range(3)]
+    assert all(r in conf for r in routes)
+    assert config["NATS_URL"].endswith("://bosun-nats:4222")
+
+    if overlay == "dev":
+        assert config["BOSUN_CLOUD_PROVIDER"] == "sim"
+        assert "tls {" not in conf
+        assert not any(k.startswith("BOSUN_NATS_TLS") for k in config)
+    else:
+        assert config["BOSUN_CLOUD_PROVIDER"] == "aws"
+        assert config["NATS_URL"] == "tls://bosun-nats:4222"
+        assert conf.count("tls {") == 2, "client and route TLS"
+        mounts = {
+            m["mountPath"]: m["name"]
+            for m in nats["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+        }
+        assert mounts["/etc/nats/tls"] == "tls"
+        for key in ("CA", "CERT", "KEY"):
+            path = config[f"BOSUN_NATS_TLS_{key}"]
+            for service in SERVICES:
+                pod = named(objs, "Deployment", f"bosun-{service}")["spec"]["template"]["spec"]
+                [mount] = [m for m in pod["containers"][0]["volumeMounts"] if path.startswith(m["mountPath"])]
+                volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+                assert volume["secret"]["secretName"] == "bosun-nats-client-tls"
+
+
+# --- RBAC -----------------------------------------------------------------------------------------
+
+
+def wait_for(what: str, check: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def installed(stack: LocalStack, rendered: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The dev overlay's CRDs, Namespace, ServiceAccounts and RBAC, applied server-side."""
+    objs = rendered["dev"]
+    crds = [*of_kind(objs, "CustomResourceDefinition"), GENERATED_CRD]
+    rbac = of_kind(objs, *RBAC_KINDS)
+    for batch in (crds, rbac):
+        result = kubectl(
+            stack,
+            "apply",
+            "--server-side",
+            f"--field-manager={FIELD_MANAGER}",
+            "-f",
+            "-",
+            input_text=dump(batch),
+        )
+        assert result.returncode == 0, result.stderr
+    names = [f"crd/{c['metadata']['name']}" for c in crds]
+    result = kubectl(stack, "wait", "--for=condition=Established", "--timeout=60s", *names)
+    assert result.returncode == 0, result.stderr
+
+    # The controller-manager fills in the aggregated ClusterRoles.
+    def aggregated() -> bool:
+        for role in ("bosun-informer", "bosun-k8s-actuator"):
+            got = kubectl(stack, "get", "clusterrole", role, "-o", "json")
+            if got.returncode != 0 or not json.loads(got.stdout).get("rules"):
+                return False
+        return True
+
+    wait_for("the aggregated ClusterRoles", aggregated)
+    return objs
+
+
+def sa(account: str) -> str:
+    return f"system:serviceaccount:{NAMESPACE}:{account}"
+
+
+YES, NO = True, False
+# (service account, verb, resource (with --subresource=... where needed), namespace or None for all, expected)
+CAN_I: list[tuple[str, str, str, str | None, bool]] = [
+    # The informer reads (list + watch) what it watches, and the dynamic kinds RGDs use.
+    *[
+        ("bosun-informer", verb, resource, None, YES)
+        for verb in ("get", "list", "watch")
+        for resource in (
+            "pods",
+            "nodes",
+            "namespaces",
+            "daemonsets.apps",
+            "poddisruptionbudgets.policy",
+            "customresourcedefinitions.apiextensions.k8s.io",
+            "resourcegraphdefinitions.kro.run",
+            "nodepools.karpenter.sh",
+            "nodeclaims.karpenter.sh",
+            "deployments.apps",
+            "configmaps",
+            "deploychecks.kro.run",  # an RGD-generated kind (GENERATED_CRD)
+        )
+    ],
+    ("bosun-informer", "get", "/openapi/v3", None, YES),
+    ("bosun-informer", "get", "/openapi/v3/apis/apps/v1", None, YES),
+    # ... and writes nothing, nor reads Secrets.
+    *[
+        ("bosun-informer", verb, resource, "default", NO)
+        for verb in ("create", "update", "patch", "delete", "deletecollection")
+        for resource in (
+            "pods",
+            "nodes",
+            "deployments.apps",
+            "nodeclaims.karpenter.sh",
+            "customresourcedefinitions.apiextensions.k8s.io",
+            "deploychecks.kro.run",
+        )
+    ],
+    ("bosun-informer", "create", "pods --subresource=eviction", "default", NO),
+    ("bosun-informer", "patch", "nodeclaims.karpenter.sh --subresource=status", None, NO),
+    ("bosun-informer", "get", "secrets", "default", NO),
+    ("bosun-informer", "list", "secrets", None, NO),
+    ("bosun-informer", "list", "roles.rbac.authorization.k8s.io", None, NO),
+    # The k8s-actuator writes what plans ask for: apply (create + patch), status, finalizers, delete ...
+    *[
+        ("bosun-k8s-actuator", verb, resource, "default", YES)
+        for verb in ("get", "create", "patch", "delete")
+        for resource in (
+            "deployments.apps",
+            "configmaps",
+            "services",
+            "nodes",
+            "nodeclaims.karpenter.sh",
+            "deploychecks.kro.run",
+        )
+    ],
+    ("bosun-k8s-actuator", "create", "pods --subresource=eviction", "default", YES),
+    ("bosun-k8s-actuator", "get", "pods", "default", YES),
+    ("bosun-k8s-actuator", "patch", "nodeclaims.karpenter.sh --subresource=status", None, YES),
+    ("bosun-k8s-actuator", "patch", "nodepools.karpenter.sh --subresource=status", None, YES),
+    ("bosun-k8s-actuator", "patch", "resourcegraphdefinitions.kro.run --subresource=status", None, YES),
+    ("bosun-k8s-actuator", "patch", "deploychecks.kro.run --subresource=status", "default", YES),
+    ("bosun-k8s-actuator", "create", "customresourcedefinitions.apiextensions.k8s.io", None, YES),
+    ("bosun-k8s-actuator", "patch", "customresourcedefinitions.apiextensions.k8s.io", None, YES),
+    # ... but never lists or watches (only the informer reads), and cannot reach beyond its job.
+    *[
+        ("bosun-k8s-actuator", verb, resource, None, NO)
+        for verb in ("list", "watch")
+        for resource in (
+            "pods",
+            "nodes",
+            "deployments.apps",
+            "nodeclaims.karpenter.sh",
+            "deploychecks.kro.run",
+        )
+    ],
+    ("bosun-k8s-actuator", "delete", "pods", "default", NO),  # drains evict, never delete
+    ("bosun-k8s-actuator", "create", "pods", "default", NO),
+    ("bosun-k8s-actuator", "update", "deployments.apps", "default", NO),
+    ("bosun-k8s-actuator", "patch", "nodepools.karpenter.sh", None, NO),
+    ("bosun-k8s-actuator", "delete", "customresourcedefinitions.apiextensions.k8s.io", None, NO),
+    ("bosun-k8s-actuator", "get", "secrets", "default", NO),
+    ("bosun-k8s-actuator", "create", "secrets", "default", NO),
+    ("bosun-k8s-actuator", "create", "serviceaccounts --subresource=token", "default", NO),
+    ("bosun-k8s-actuator", "create", "roles.rbac.authorization.k8s.io", "default", NO),
+    ("bosun-k8s-actuator", "create", "clusterrolebindings.rbac.authorization.k8s.io", None, NO),
+    ("bosun-k8s-actuator", "escalate", "clusterroles.rbac.authorization.k8s.io", None, NO),
+    ("bosun-k8s-actuator", "bind", "clusterroles.rbac.authorization.k8s.io", None, NO),
+    ("bosun-k8s-actuator", "impersonate", "users", None, NO),
+    ("bosun-k8s-actuator", "patch", "namespaces", None, NO),
+    # The planners and the cloud-actuator: nothing at all.
+    *[
+        (account, verb, resource, namespace, NO)
+        for account in NO_KUBERNETES
+        for verb, resource, namespace in (
+            ("get", "pods", "default"),
+            ("list", "pods", None),
+            ("watch", "nodes", None),
+            ("list", "nodeclaims.karpenter.sh", None),
+            ("create", "nodeclaims.karpenter.sh", None),
+            ("patch", "nodes", None),
+            ("create", "pods --subresource=eviction", "default"),
+            ("patch", "deployments.apps", "default"),
+            ("*", "*", None),
+        )
+    ],
+]
+
+
+def can_i(stack: LocalStack, account: str, verb: str, resource: str, namespace: str | None) -> bool:
+    scope = ["--all-namespaces"] if namespace is None else ["-n", namespace]
+    if resource.startswith("/"):
+        scope = []
+    result = kubectl(stack, "auth", "can-i", verb, *resource.split(), *scope, f"--as={sa(account)}")
+    answer = result.stdout.strip().splitlines()[0] if result.stdout.strip() else ""
+    assert answer in ("yes", "no"), f"can-i {verb} {resource}: {result.stdout} {result.stderr}"
+    assert result.returncode == (0 if answer == "yes" else 1)
+    return answer == "yes"
+
+
+def test_each_service_account_can_do_what_it_needs_and_nothing_more(
+    stack: LocalStack, installed: list[dict[str, Any]]
+) -> None:
+    wrong = [
+        f"{account} {verb} {resource} ({namespace or 'all namespaces'}): expected {'yes' if want else 'no'}"
+        for account, verb, resource, namespace, want in CAN_I
+        if can_i(stack, account, verb, resource, namespace) is not want
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def rules_of(stack: LocalStack, account: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """SelfSubjectRulesReview as the account: (resource rules, non-resource rules) in namespace default."""
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectRulesReview",
+        "spec": {"namespace": "default"},
+    }
+    result = kubectl(
+        stack,
+        "create",
+        "--validate=false",
+        "-o",
+        "json",
+        f"--as={sa(account)}",
+        "-f",
+        "-",
+        input_text=json.dumps(review),
+    )
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)["status"]
+    assert not status.get("incomplete"), status
+    return status.get("resourceRules", []), status.get("nonResourceRules", [])
+
+
+def expand(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    return {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule.get("apiGroups", [])
+        for resource in rule.get("resources", [])
+        for verb in rule["verbs"]
+    }
+
+
+def expand_urls(rules: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(url, verb) for rule in rules for url in rule["nonResourceURLs"] for verb in rule["verbs"]}
+
+
+def test_the_whole_list_of_grants(stack: LocalStack, installed: list[dict[str, Any]]) -> None:
+    """Beyond the table: the full rule set of each account, against one with no bindings at all."""
+    baseline_resources, baseline_urls = rules_of(stack, "bosun-no-such-account")
+    baseline = expand(baseline_resources)
+    assert {r for _, r, _ in baseline} <= {
+        "selfsubjectaccessreviews",
+        "selfsubjectrulesreviews",
+        "selfsubjectreviews",
+    }, "every authenticated user's defaults"
+
+    for account in NO_KUBERNETES:
+        resources, urls = rules_of(stack, account)
+        assert expand(resources) == baseline, account
+        assert expand_urls(urls) == expand_urls(baseline_urls), account
+
+    informer = expand(rules_of(stack, "bosun-informer")[0]) - baseline
+    assert informer, "the informer has its grants"
+    assert {verb for _, _, verb in informer} == {"get", "list", "watch"}
+
+    actuator = expand(rules_of(stack, "bosun-k8s-actuator")[0]) - baseline
+    assert {verb for _, _, verb in actuator} == {"get", "create", "patch", "delete"}
+    forbidden = {
+        "secrets",
+        "roles",
+        "rolebindings",
+        "clusterroles",
+        "clusterrolebindings",
+        "serviceaccounts/token",
+    }
+    assert not {r for _, r, _ in actuator} & forbidden
+    assert not [g for g, r, _ in actuator if r == "*" and g != "kro.run"], (
+        "a wildcard only for generated kinds"
+    )
+    assert ("", "pods/eviction", "create") in actuator
+    assert ("", "pods", "delete") not in actuator
+
+
+def test_impersonated_server_side_apply_follows_the_roles(
+    stack: LocalStack, installed: list[dict[str, Any]], unique: str
+) -> None:
+    """Real requests, not just reviews: a server-side apply (dry-run) as each account."""
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"deploy-{unique}", "namespace": "default"},
+        "data": {"a": "b"},
+    }
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": f"deploy-{unique}", "annotations": {"kwok.x-k8s.io/node": "fake"}},
+    }
+    for obj in (config_map, node):
+        for account, allowed in (
+            ("bosun-k8s-actuator", True),
+            ("bosun-informer", False),
+            ("bosun-graph-planner", False),
+            ("bosun-cloud-actuator", False),
+        ):
+            result = kubectl(
+                stack,
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                f"--field-manager={FIELD_MANAGER}",
+                f"--as={sa(account)}",
+                "-f",
+                "-",
+                input_text=json.dumps(obj),
+            )
+            if allowed:
+                assert result.returncode == 0, f"{account} {obj['kind']}: {result.stderr}"
+            else:
+                assert result.returncode != 0, f"{account} may apply a {obj['kind']}"
+                assert "forbidden" in result.stderr.lower(), result.stderr
+
+
+# --- workloads ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_server_side_dry_run_of_the_workloads(
+    stack: LocalStack,
+    rendered: dict[str, list[dict[str, Any]]],
+    installed: list[dict[str, Any]],
+    overlay: str,
+) -> None:
+    workloads = of_kind(rendered[overlay], *WORKLOAD_KINDS)
+    assert {o["kind"] for o in workloads} == set(WORKLOAD_KINDS)
+    result = kubectl(
+        stack,
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        f"--field-manager={FIELD_MANAGER}",
+        "-f",
+        "-",
+        input_text=dump(workloads),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "PodSecurity" not in result.stderr, result.stderr
+    assert result.stdout.count("(server dry run)") == len(workloads), result.stdout
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_pod_templates_pass_the_restricted_pod_security_standard(
+    stack: LocalStack,
+    rendered: dict[str, list[dict[str, Any]]],
+    installed: list[dict[str, Any]],
+    overlay: str,
+) -> None:
+    """The namespace enforces `restricted` on Pods: each template, as a Pod, must be admitted."""
+    pods = []
+    for owner in of_kind(rendered[overlay], "Deployment", "StatefulSet"):
+        template = owner["spec"]["template"]
+        spec = json.loads(json.dumps(template["spec"]))
+        for claim in owner["spec"].get("volumeClaimTemplates", []):
+            spec["volumes"].append({"name": claim["metadata"]["name"], "emptyDir": {}})
+        pods.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"{owner['metadata']['name']}-template",
+                    "namespace": NAMESPACE,
+                    "labels": template["metadata"]["labels"],
+                },
+                "spec": spec,
+            }
+        )
+    result = kubectl(stack, "create", "--dry-run=server", "-f", "-", input_text=dump(pods))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("(server dry run)") == len(pods) == 6, result.stdout
+
+    # And the check bites: a template that runs as root is refused.
+    pods[0]["spec"]["securityContext"]["runAsNonRoot"] = False
+    result = kubectl(stack, "create", "--dry-run=server", "-f", "-", input_text=dump(pods[:1]))
+    assert result.returncode != 0
+    assert "violates PodSecurity" in result.stderr, result.stderr
