@@ -205,3 +205,23 @@ def test_webapp_status_soft_resolves() -> None:
     assert result.status["availableReplicas"] == 1
     assert result.status["url"] == "lb.example.com"
     assert result.status["deploymentConditions"] == [{"type": "Available", "status": "True"}]
+
+
+@pytest.mark.parametrize(("rgd", "instance_file"), INSTANCES)
+def test_converged_objects_match_expected_file(rgd: str, instance_file: str, source) -> None:
+    """What each example instance ends up with (objects and status), reviewed and checked in."""
+    graph = compiled(rgd, source)
+    documents = []
+    for number, instance in enumerate(
+        doc for doc in load_yaml(instance_file) if doc.get("kind") == graph.kind
+    ):
+        instance = {**instance, "metadata": {**instance["metadata"], "uid": f"uid-{number}", "generation": 1}}
+        result, _ = converge(graph, instance, FIXTURE_OBJECTS)
+        documents += result.desired
+        documents.append({"instanceStatus": result.status})
+    golden = EXPECTED / (instance_file.replace("/", "__").removesuffix(".yaml") + ".converged.yaml")
+    text = yaml.safe_dump_all(documents, sort_keys=True)
+    if UPDATE or not golden.exists():
+        assert UPDATE, f"missing expected file {golden}; run with BOSUN_UPDATE_GOLDEN=1 and review it"
+        golden.write_text(text)
+    assert text == golden.read_text()
