@@ -568,6 +568,62 @@ async def test_a_join_left_undone_by_a_killed_replica_is_finished_by_the_next(
     print(f"join finished by the next replica {recovered_after:.1f} s after the kill")
 
 
+async def test_only_the_lease_holder_collects_and_a_standby_takes_over(
+    bus: Bus, nats_url: str, unique: str, cleanup: list[str]
+) -> None:
+    first_orphan, second_orphan = f"gc1-{unique}", f"gc2-{unique}"
+    cleanup.extend([first_orphan, second_orphan])
+    env = {"BOSUN_GC_INTERVAL": "0.5", "BOSUN_GC_GRACE": "0"}
+    leases = await bus.js.key_value("leases")
+    ports = {f"a-{unique}": free_port(), f"b-{unique}": free_port()}
+    procs = {
+        rid: spawn_actuator(nats_url, port, {**env, "BOSUN_REPLICA_ID": rid}) for rid, port in ports.items()
+    }
+    try:
+        for rid, proc in procs.items():
+            await wait_ready(proc, ports[rid])
+
+        async def holder() -> str | None:
+            with suppress(KeyNotFoundError):
+                entry = await leases.get("cloud-actuator-gc")
+                return entry.value.decode() if entry.value else None
+            return None
+
+        async def our_leader() -> str | None:
+            # A replica SIGKILLed by an earlier test may hold the lease until its TTL (10 s) runs out.
+            current = await holder()
+            return current if current in procs else None
+
+        leader = await wait_for(our_leader, timeout=20)
+        outcomes = await Watch().start(bus, cloud_outcome_subject(first_orphan))
+        await launch(bus, nodeclaim(first_orphan))
+        assert (await outcome_of(outcomes)).op == "launch"
+        collected = await outcome_of(outcomes)
+        assert collected.op == "garbage-collect" and collected.ok
+        assert await outcomes.nothing(2.0)  # one collector: no second "already gone" outcome
+
+        procs[leader].kill()
+        await asyncio.to_thread(procs[leader].wait)
+        killed_at = time.monotonic()
+        outcomes = await Watch().start(bus, cloud_outcome_subject(second_orphan))
+        await launch(bus, nodeclaim(second_orphan))
+        assert (await outcome_of(outcomes)).op == "launch"
+        collected = await outcome_of(outcomes, timeout=30)
+        taken_over = time.monotonic() - killed_at
+        assert collected.op == "garbage-collect" and collected.ok
+        survivor = next(rid for rid in procs if rid != leader)
+        assert await holder() == survivor
+    finally:
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)  # the survivor releases the lease for whoever is next
+        for proc in procs.values():
+            try:
+                await asyncio.to_thread(proc.wait, 20)
+            finally:
+                proc.kill()
+    print(f"standby collected an orphan {taken_over:.1f} s after the GC leader was killed (lease TTL 10 s)")
+
+
 # -- the aws provider against a real moto_server on loopback ------------------------------
 
 AWS_ZONES = ("us-east-1a", "us-east-1b")
@@ -862,3 +918,23 @@ async def test_aws_garbage_collection(aws: AwsProvider, bus: Bus, unique: str) -
     await aws.delete(young.providerID)
     await aws.delete(kept_instance.providerID)
     await outcomes.stop()
+
+
+async def test_aws_ami_drift(
+    aws: AwsProvider, node_class: AwsSettings, aws_env: dict[str, str], unique: str
+) -> None:
+    """A new launch template version with another image makes running instances drift."""
+    instance = await aws.create(aws_claim(f"drift-{unique}"))
+    claim = aws_claim(f"drift-{unique}")
+    claim.status.providerID = instance.providerID
+    assert await aws.is_drifted(claim) is None
+    async with get_session().create_client(
+        "ec2", region_name="us-east-1", endpoint_url=aws_env["AWS_ENDPOINT_URL"]
+    ) as ec2:
+        images = sorted(i["ImageId"] for i in (await ec2.describe_images(Owners=["amazon"]))["Images"])
+        newer = next(image for image in images if image != instance.imageID)
+        await ec2.create_launch_template_version(
+            LaunchTemplateName=node_class.launch_template, LaunchTemplateData={"ImageId": newer}
+        )
+    assert await aws.is_drifted(claim) == "AMIDrift"
+    await aws.delete(instance.providerID)
