@@ -47,18 +47,20 @@ def _splittable(claim: SimClaim) -> bool:
     return True
 
 
-def _lower_bound(total: IntArray, alloc: IntArray, prices: FloatArray) -> float:
+def unit_prices(alloc: IntArray, prices: FloatArray) -> FloatArray:
+    """Per resource, the cheapest price per milli-unit among the priced types (inf when none has it)."""
+    usable = np.isfinite(prices)[:, None] & (alloc > 0)
+    per_unit = np.where(usable, prices[:, None] / np.maximum(alloc, 1), np.inf)
+    result: FloatArray = per_unit.min(axis=0) if len(prices) else np.full(alloc.shape[1], np.inf)
+    return result
+
+
+def _lower_bound(total: IntArray, unit: FloatArray) -> float:
     """No packing of `total` costs less: per resource, the total times the cheapest price per unit."""
-    bound = 0.0
-    finite = np.isfinite(prices)
-    for r in range(len(total)):
-        if total[r] <= 0:
-            continue
-        usable = finite & (alloc[:, r] > 0)
-        if not usable.any():
-            return np.inf
-        bound = max(bound, float(total[r] * (prices[usable] / alloc[usable, r]).min()))
-    return bound
+    needed = total > 0
+    if not needed.any():
+        return 0.0
+    return float((total[needed] * unit[needed]).max())
 
 
 def _ratio_split(
@@ -84,23 +86,31 @@ def _ratio_split(
 
 
 def _best_partition(
-    vectors: list[IntArray], total: IntArray, alloc: IntArray, prices: FloatArray, depth: int
+    vectors: list[IntArray],
+    total: IntArray,
+    alloc: IntArray,
+    prices: FloatArray,
+    unit: FloatArray,
+    depth: int,
 ) -> tuple[float, list[list[int]]]:
     """The cheapest split found of `vectors` into nodes: (estimated $/h, groups of indices)."""
     fits = (alloc >= total).all(axis=1)
     single = float(prices[fits].min()) if fits.any() else np.inf
     best = (single, [list(range(len(vectors)))])
-    if depth == 0 or len(vectors) < 2 or single - _lower_bound(total, alloc, prices) <= MIN_SAVING:
+    if depth == 0 or len(vectors) < 2 or single - _lower_bound(total, unit) <= MIN_SAVING:
         return best
     stacked = np.stack(vectors)
     ratio_split = _ratio_split(stacked, alloc, prices)
     if ratio_split is not None:
         left, right = ratio_split
+        bound = _lower_bound(stacked[left].sum(axis=0), unit) + _lower_bound(stacked[right].sum(axis=0), unit)
+    if ratio_split is not None and bound < best[0] - MIN_SAVING:
+        left, right = ratio_split
         cost_left, groups_left = _best_partition(
-            [vectors[i] for i in left], stacked[left].sum(axis=0), alloc, prices, depth - 1
+            [vectors[i] for i in left], stacked[left].sum(axis=0), alloc, prices, unit, depth - 1
         )
         cost_right, groups_right = _best_partition(
-            [vectors[i] for i in right], stacked[right].sum(axis=0), alloc, prices, depth - 1
+            [vectors[i] for i in right], stacked[right].sum(axis=0), alloc, prices, unit, depth - 1
         )
         if cost_left + cost_right < best[0] - MIN_SAVING:
             best = (
@@ -122,7 +132,11 @@ def _best_partition(
                 rest.append(i)
         if not first or not rest:
             continue
-        cost, groups = _best_partition([vectors[i] for i in rest], total - used, alloc, prices, depth - 1)
+        if float(prices[t]) + _lower_bound(total - used, unit) >= best[0] - MIN_SAVING:
+            continue  # branch and bound: this split cannot beat the best found
+        cost, groups = _best_partition(
+            [vectors[i] for i in rest], total - used, alloc, prices, unit, depth - 1
+        )
         cost += float(prices[t])
         if cost < best[0] - MIN_SAVING:
             best = (cost, [first, *[[rest[i] for i in group] for group in groups]])
@@ -150,7 +164,9 @@ def repack(claims: list[SimClaim], requests: dict[str, IntArray], strict_min_val
         return claims
     total = np.sum(np.stack([requests[p.uid] for p in everything]), axis=0)
     pods = sorted(everything, key=lambda p: (-p.cpu(), -p.memory(), p.uid))
-    cost, groups = _best_partition([requests[p.uid] for p in pods], total, pool.alloc, prices, MAX_DEPTH)
+    cost, groups = _best_partition(
+        [requests[p.uid] for p in pods], total, pool.alloc, prices, unit_prices(pool.alloc, prices), MAX_DEPTH
+    )
     vectors = [requests[p.uid] for p in pods]
     if cost >= current - MIN_SAVING or (len(claims) == 1 and len(groups) < 2):
         return claims
