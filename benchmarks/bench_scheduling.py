@@ -4,11 +4,15 @@ Throughput (Karpenter's `scheduling_benchmark_test.go`): one NodePool without
 limits; 400 instance types where type i has i+1 vCPU, 2(i+1) GiB and 10(i+1)
 pods at 0.1 $/h per vCPU + 0.1 $/h per GiB, offered like Karpenter's fake
 provider (spot in test-zone-1/2, on-demand in test-zone-1/2/3); no existing
-nodes, no DaemonSets. Pods: 1/5 each of plain pods, zonal spread (maxSkew 1),
-hostname spread (maxSkew 1), zonal pod affinity and hostname self
-anti-affinity, with Karpenter's label scheme (random `my-label` /
-`my-affininity` values a..g for labels and selectors, `app: nginx` for the
-anti-affinity pods). CPU from {100,250,500,1000,1500}m and memory from
+nodes, no DaemonSets, limits of 10,000,000 CPU and 10,000,000Gi as upstream.
+Pods: 1/5 each of plain pods, zonal spread (maxSkew 1), hostname spread
+(maxSkew 1), zonal self-affinity and hostname self anti-affinity, with
+Karpenter's label scheme (random `my-label` values a..g for plain and spread
+pods and, independently drawn, for the spread selectors; a random
+`my-affininity` value shared by an affinity pod's label and selector; `app:
+nginx` for the anti-affinity pods). Plus Karpenter's "respect preferences"
+case: 4,000 pods preferring test-zone-1 with preferred zonal and hostname
+anti-affinity. CPU from {100,250,500,1000,1500}m and memory from
 {100Mi,256Mi,512Mi,1Gi,2Gi,4Gi}, seed 42. Only `solve` is timed.
 
 `BOSUN_BENCH_SIZES` (comma separated) picks the sizes; the default is
@@ -73,7 +77,9 @@ def benchmark_instance_types(count: int = 400) -> list[InstanceType]:
     return types
 
 
-def benchmark_nodepool() -> NodePool:
+def benchmark_nodepool(huge_limits: bool = False) -> NodePool:
+    """Karpenter's `test.NodePool()`; the throughput benchmark adds limits no run reaches, as upstream does."""
+    limits = {"limits": {"cpu": "10000000", "memory": "10000000Gi"}} if huge_limits else {}
     return parse_nodepool(
         {
             "apiVersion": "karpenter.sh/v1",
@@ -88,7 +94,8 @@ def benchmark_nodepool() -> NodePool:
                             "name": "default",
                         }
                     }
-                }
+                },
+                **limits,
             },
         }
     )
@@ -112,13 +119,13 @@ def _pod(index: int, kind: str, rng: random.Random) -> dict[str, Any]:
                 "labelSelector": {"matchLabels": {"my-label": rng.choice(LABEL_VALUES)}},
             }
         ]
-    elif kind == "zone-affinity":
+    elif kind == "zone-affinity":  # self-affinity: the selector is the pod's own label
         spec["affinity"] = {
             "podAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": [
                     {
                         "topologyKey": "topology.kubernetes.io/zone",
-                        "labelSelector": {"matchLabels": {"my-affininity": rng.choice(LABEL_VALUES)}},
+                        "labelSelector": {"matchLabels": dict(labels)},
                     }
                 ]
             }
@@ -162,10 +169,81 @@ def diverse_pods(count: int, seed: int = SEED) -> list[Pod]:
     return [parse_pod(d) for d in documents]
 
 
+def preference_pods(count: int, seed: int = SEED) -> list[Pod]:
+    """Karpenter's `makePreferencePods`: app=nginx pods preferring test-zone-1, with preferred zonal
+    anti-affinity (weight 10, cannot hold for long) and hostname anti-affinity (weight 1)."""
+    rng = random.Random(seed)
+
+    def anti(weight: int, key: str) -> dict[str, Any]:
+        return {
+            "weight": weight,
+            "podAffinityTerm": {"topologyKey": key, "labelSelector": {"matchLabels": {"app": "nginx"}}},
+        }
+
+    return [
+        parse_pod(
+            {
+                "metadata": {"name": f"pref-{i}", "uid": f"pref-{i:06d}", "labels": {"app": "nginx"}},
+                "spec": {
+                    "affinity": {
+                        "nodeAffinity": {
+                            "preferredDuringSchedulingIgnoredDuringExecution": [
+                                {
+                                    "weight": 1,
+                                    "preference": {
+                                        "matchExpressions": [
+                                            {
+                                                "key": "topology.kubernetes.io/zone",
+                                                "operator": "In",
+                                                "values": ["test-zone-1"],
+                                            }
+                                        ]
+                                    },
+                                }
+                            ]
+                        },
+                        "podAntiAffinity": {
+                            "preferredDuringSchedulingIgnoredDuringExecution": [
+                                anti(10, "topology.kubernetes.io/zone"),
+                                anti(1, "kubernetes.io/hostname"),
+                            ]
+                        },
+                    },
+                    "containers": [
+                        {
+                            "name": "app",
+                            "resources": {
+                                "requests": {"cpu": rng.choice(CPUS), "memory": rng.choice(MEMORIES)}
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+        for i in range(count)
+    ]
+
+
+def run_preferences(count: int = 4000) -> tuple[float, int, float, int]:
+    """Karpenter's BenchmarkRespectPreferences: (pods/s, nodes, $/h, unschedulable)."""
+    pods = preference_pods(count)
+    scheduler = Scheduler(
+        [benchmark_nodepool(huge_limits=True)],
+        benchmark_instance_types(),
+        pending_pods=pods,
+        timeout_seconds=3600,
+        improve_packing=False,
+    )
+    start = time.perf_counter()
+    result = scheduler.solve(pods)
+    elapsed = time.perf_counter() - start
+    return count / elapsed, len(result.new_claims), result.total_price(), len(result.unschedulable)
+
+
 def run_throughput(size: int, improve_packing: bool = False) -> tuple[float, int, float, int]:
     """(pods/s, nodes, $/h, unschedulable) for one size; `improve_packing` adds Bosun's re-packing pass."""
     types = benchmark_instance_types()
-    nodepool = benchmark_nodepool()
+    nodepool = benchmark_nodepool(huge_limits=True)
     pods = diverse_pods(size)
     scheduler = Scheduler(
         [nodepool], types, pending_pods=pods, timeout_seconds=3600, improve_packing=improve_packing
@@ -327,6 +405,8 @@ def run() -> list[str]:
         lines.append(
             f"| {size} | {rate:,.0f} | {nodes} | {price:,.2f} | {unschedulable} | {rate2:,.0f} | {nodes2} | {price2:,.2f} |"
         )
+    rate, nodes, price, unschedulable = run_preferences()
+    lines.append(f"| 4000 with preferences | {rate:,.0f} | {nodes} | {price:,.2f} | {unschedulable} | | | |")
     lines += [
         "",
         "| scenario | pods | Karpenter-exact $/h | ratio | Bosun $/h | Bosun nodes | ratio | optimal $/h |",

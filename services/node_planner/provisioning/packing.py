@@ -14,7 +14,8 @@ launches together are strictly cheaper.
 Splitting never breaks a constraint the simulation checked: both halves keep
 the claim's requirements (so zones and spread counts are unchanged), hostname
 spread and anti-affinity only get easier with more hosts, and claims with pods
-that need hostname affinity, or from NodePools with limits, are left alone.
+that need hostname affinity are left alone. The scheduler checks NodePool
+limits before it accepts a re-packing.
 Consolidation turns this off: a replacement must be exactly one node.
 """
 
@@ -39,7 +40,7 @@ def _launch_price(claim: SimClaim) -> float:
 
 
 def _splittable(claim: SimClaim) -> bool:
-    if len(claim.pods) < 2 or claim.pool.nodepool.limits_milli():
+    if len(claim.pods) < 2:
         return False
     for pod in claim.pods:
         if any(term.topology_key == LABEL_HOSTNAME for term in [*pod.affinity, *pod.preferred_affinity]):
@@ -151,8 +152,6 @@ def repack(claims: list[SimClaim], requests: dict[str, IntArray], strict_min_val
     their pods together.
     """
     if not claims or not all(_splittable(c) or len(claims) > 1 for c in claims):
-        return claims
-    if any(c.pool.nodepool.limits_milli() for c in claims):
         return claims
     first = claims[0]
     pool = first.pool

@@ -116,7 +116,9 @@ class Scheduler:
             for name, value in limits.items():
                 position = len(self.resources.names) if name == "nodes" else self.resources.index.get(name)
                 if position is not None:
-                    vector[position] = value - used.get(name, 0)
+                    vector[position] = min(
+                        value - used.get(name, 0), np.iinfo(np.int64).max // 4
+                    )  # no overflow
             self.remaining.append(vector)
         self.topology = Topology(self._domains(nodes))
         self.nodes = self._sim_nodes(nodes, bound_pods)
@@ -291,10 +293,26 @@ class Scheduler:
             if all(self._movable(p) for p in claim.pods):
                 groups.setdefault((claim.pool_index, claim.requirements.signature()), []).append(claim)
             else:
-                result.extend(repack([claim], requests, self.strict_min_values))
+                groups[("alone", claim.index)] = [claim]
         for group in groups.values():
-            result.extend(repack(group, requests, self.strict_min_values))
+            pieces = repack(group, requests, self.strict_min_values)
+            result.extend(pieces if pieces is group or self._within_limits(group, pieces) else group)
         return sorted(result, key=lambda c: (c.index, c.hostname))
+
+    def _within_limits(self, before: list[SimClaim], after: list[SimClaim]) -> bool:
+        """Whether re-packing `before` into `after` stays within the NodePool's limits (then charge it)."""
+        remaining = self.remaining[before[0].pool_index]
+        if remaining is None:
+            return True
+        pool = before[0].pool
+        refund = sum(pool.capacity[c.options].max(axis=0) for c in before)
+        needed = sum(pool.capacity[c.options].max(axis=0) for c in after)
+        extra_nodes = (len(after) - len(before)) * 1000
+        if bool((needed - refund > remaining[:-1]).any()) or extra_nodes > remaining[-1]:
+            return False
+        remaining[:-1] -= needed - refund
+        remaining[-1] -= extra_nodes
+        return True
 
     # -- placement --------------------------------------------------------------
     def _add(self, pod: Pod, result: SchedulingResult) -> str | None:

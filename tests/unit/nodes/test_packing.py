@@ -38,10 +38,12 @@ def test_nothing_changes_when_nothing_is_cheaper() -> None:
     assert [c.launch.instance_type for c in solve(pods, exact=False).new_claims] == ["large"]
 
 
-def test_limited_nodepools_are_left_alone() -> None:
+def test_nodepool_limits_bound_re_packing() -> None:
     pods = [pod(f"p{i}", "950m", "512Mi") for i in range(10)]
-    result = solve(pods, exact=False, limits={"cpu": "100"})
-    assert [c.launch.instance_type for c in result.new_claims] == ["xlarge"]
+    roomy = solve(pods, exact=False, limits={"cpu": "100"})
+    assert sorted(c.launch.instance_type for c in roomy.new_claims) == ["large", "small"]
+    one_node = solve(pods, exact=False, limits={"nodes": "1"})
+    assert [c.launch.instance_type for c in one_node.new_claims] == ["xlarge"]
 
 
 def test_pods_other_constraints_look_at_stay_on_their_claims() -> None:
