@@ -27,7 +27,7 @@ from typing import Any
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from bosun_common.bus import Bus
 from bosun_common.catalog import Catalog, InstanceType, format_resource_list
@@ -170,7 +170,10 @@ class SimProvider:
                 if entry is None:  # the initial values are done
                     break
                 if entry.value and entry.operation is None:
-                    found[entry.key] = SimRecord.model_validate_json(entry.value)
+                    try:
+                        found[entry.key] = SimRecord.model_validate_json(entry.value)
+                    except ValidationError as exc:  # not ours to fix: leave it, say so
+                        log.warning("sim: record %s is unreadable: %s", entry.key, exc.errors()[0]["msg"])
         finally:
             await watcher.stop()
         return [found[name] for name in sorted(found)]
