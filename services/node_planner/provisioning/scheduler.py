@@ -27,7 +27,13 @@ import numpy as np
 from bosun_common.catalog import LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_ZONE, InstanceType
 from bosun_common.karpenter import WELL_KNOWN_LABELS, NodePool
 from node_planner.provisioning.claims import NewNodeClaim, SimClaim, SimNode, finalize, min_values_error
-from node_planner.provisioning.instance_types import IntArray, PoolTypes, ResourceIndex, build_pool_types
+from node_planner.provisioning.instance_types import (
+    FloatArray,
+    IntArray,
+    PoolTypes,
+    ResourceIndex,
+    build_pool_types,
+)
 from node_planner.provisioning.packing import repack
 from node_planner.provisioning.preferences import relax
 from node_planner.provisioning.reasons import explain_pool_failure
@@ -105,20 +111,20 @@ class Scheduler:
             build_pool_types(p, types_for.get(p.name, []), daemon_pods, self.resources, self.allow_undefined)
             for p in ordered_pools
         ]
-        self.remaining: list[IntArray | None] = []
+        # What each NodePool's limits leave, per resource and (last) nodes; float64 so that huge
+        # limits (10,000,000Gi is 1e19 milli-bytes) neither overflow nor get clamped.
+        self.remaining: list[FloatArray | None] = []
         for pool in self.pools:
             limits = pool.nodepool.limits_milli()
             if not limits:
                 self.remaining.append(None)
                 continue
             used = dict((pool_usage or {}).get(pool.nodepool.name, {}))
-            vector = np.full(len(self.resources.names) + 1, np.iinfo(np.int64).max // 4, dtype=np.int64)
+            vector = np.full(len(self.resources.names) + 1, np.inf)
             for name, value in limits.items():
                 position = len(self.resources.names) if name == "nodes" else self.resources.index.get(name)
                 if position is not None:
-                    vector[position] = min(
-                        value - used.get(name, 0), np.iinfo(np.int64).max // 4
-                    )  # no overflow
+                    vector[position] = float(value - used.get(name, 0))
             self.remaining.append(vector)
         self.topology = Topology(self._domains(nodes))
         self.nodes = self._sim_nodes(nodes, bound_pods)

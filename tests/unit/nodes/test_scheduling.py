@@ -523,3 +523,12 @@ def test_insufficient_capacity_marks_offerings_unavailable_for_a_while() -> None
     assert launches(solve([pod("p", nodeSelector={ZONE: "zone-a"})], types=cache.apply(ladder()))) == [
         ("small", "zone-a")
     ]
+
+
+def test_huge_limits_are_kept_exactly() -> None:
+    pools = [nodepool(limits={"cpu": "10000000", "memory": "10000000Gi"})]
+    scheduler = Scheduler(pools, ladder(), pending_pods=[pod("p")])
+    remaining = scheduler.remaining[0]
+    assert remaining is not None
+    assert remaining[scheduler.resources.index["memory"]] == float(10_000_000 * 2**30 * 1000)
+    assert not scheduler.solve([pod("p")]).unschedulable
