@@ -22,7 +22,7 @@ kube: ## build (once, cached) the local control plane binaries
 	@hack/build-kube.sh
 
 run: setup kube ## NATS, the local control plane, all services, and a demo
-	$(VENV)/bin/bosun up
+	$(VENV)/bin/bosun up --demo
 
 test: setup kube ## every test: unit, then integration against real processes
 	$(PY) -m pytest -q -p no:cacheprovider tests

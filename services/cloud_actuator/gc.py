@@ -77,7 +77,10 @@ async def nodeclaim_names(bus: Bus, *, fetch_timeout: float = 1.0) -> set[str]:
             try:
                 msgs = await sub.fetch(min(remaining, 256), timeout=fetch_timeout)
             except TimeoutError:
-                break
+                # A partial list would make live claims look gone: skip this round instead.
+                raise TimeoutError(
+                    f"read {len(names)} NodeClaims from STATE, {remaining} more did not arrive"
+                ) from None
             for msg in msgs:
                 remaining = msg.metadata.num_pending if msg.metadata else remaining - 1
                 try:

@@ -64,7 +64,9 @@ class Informer:
             deliver_policy=js_api.DeliverPolicy.LAST_PER_SUBJECT,
         )
         try:
-            remaining = (await sub.consumer_info()).num_pending or 0
+            info = await sub.consumer_info()
+            # Messages may already sit in the client's buffer: count them as well.
+            remaining = (info.num_pending or 0) + (info.delivered.consumer_seq if info.delivered else 0)
             while remaining > 0:
                 msg = await sub.next_msg(timeout=10)
                 remaining = msg.metadata.num_pending

@@ -19,6 +19,7 @@ import pytest
 
 from bosun_common.bus import Bus
 from bosun_common.kube import KubeClient
+from bosun_devstack.services import ServiceProcess
 from bosun_devstack.stack import LocalStack
 
 PROGRAMS = Path(__file__).parent / "programs"
@@ -65,52 +66,6 @@ def start_program(name: str, *args: str, env: dict[str, str]) -> subprocess.Pope
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-class ServiceProcess:
-    """A Bosun service (`python -m <package>`) as a real OS process, with its HTTP port."""
-
-    def __init__(self, package: str, env: dict[str, str], log_dir: Path) -> None:
-        from bosun_devstack.procs import Proc, free_port
-
-        self.package = package
-        self.port = free_port()
-        full_env = {
-            "BOSUN_HTTP_PORT": str(self.port),
-            "BOSUN_HTTP_HOST": "127.0.0.1",
-            "OTEL_TRACES_EXPORTER": "none",
-            **env,
-        }
-        self.proc = Proc(
-            package, [sys.executable, "-m", package], log_dir / f"{package}-{self.port}.log", env=full_env
-        )
-
-    def start(self, ready_timeout: float = 30.0) -> ServiceProcess:
-        import time
-        import urllib.request
-
-        from bosun_devstack.procs import wait_until
-
-        self.proc.start()
-
-        def ready() -> bool:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1) as resp:
-                return bool(resp.status == 200)
-
-        started = time.monotonic()
-        wait_until(ready, timeout=ready_timeout, what=f"{self.package} /readyz", proc=self.proc)
-        self.ready_after = time.monotonic() - started
-        return self
-
-    def stop(self) -> int | None:
-        self.proc.stop(grace=15)
-        return self.proc.popen.returncode if self.proc.popen else None
-
-    def kill(self) -> None:
-        self.proc.kill()
-
-    def log(self, lines: int = 50) -> str:
-        return self.proc.tail(lines)
 
 
 @pytest.fixture

@@ -51,7 +51,8 @@ async def changes(
     )
     out: list[ObjectChange] = []
     try:
-        pending = (await sub.consumer_info()).num_pending or 0
+        info = await sub.consumer_info()
+        pending = (info.num_pending or 0) + (info.delivered.consumer_seq if info.delivered else 0)
         while pending:
             msg = await sub.next_msg(timeout=5)
             pending = msg.metadata.num_pending
@@ -153,3 +154,52 @@ async def _get(kv, key: str):  # type: ignore[no-untyped-def]
 async def _changed(bus: Bus, ns: str) -> ObjectState | None:
     state = await last_state(bus, "v1", "ConfigMap", ns, "kept")
     return state if state is not None and state.object and state.object.get("data") == {"k": "v2"} else None
+
+
+async def test_a_kind_whose_crd_appears_later_is_picked_up(
+    bus: Bus, kube: KubeClient, services: Callable[..., ServiceProcess], unique: str
+) -> None:
+    """The informer asked to watch a kind the API server does not serve yet (its group answers
+    404 in plain text) keeps retrying, and publishes the objects once the CRD exists."""
+    group = f"late{unique}.bosun.dev"
+    watches = await bus.ensure_bucket(WATCHES)
+    await watches.put(f"{group}/v1/Late", b"{}")
+    services("informer")
+    await asyncio.sleep(1.0)
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"lates.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"kind": "Late", "plural": "lates", "singular": "late", "listKind": "LateList"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+    await kube.apply(crd, field_manager="bosun-tests")
+    await eventually(lambda: _established(kube, f"lates.{group}"))
+    kube.forget_discovery()
+    await kube.apply(
+        {"apiVersion": f"{group}/v1", "kind": "Late", "metadata": {"name": "x", "namespace": "default"}},
+        field_manager="bosun-tests",
+    )
+    state = await eventually(lambda: last_state(bus, f"{group}/v1", "Late", "default", "x"), timeout=60)
+    assert state.object["metadata"]["name"] == "x"
+
+
+async def _established(kube: KubeClient, name: str) -> bool:
+    crd = await kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+    return any(
+        c["type"] == "Established" and c["status"] == "True"
+        for c in (crd.get("status") or {}).get("conditions") or []
+    )

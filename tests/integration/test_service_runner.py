@@ -26,10 +26,14 @@ async def wait_http(url: str, status: int, timeout: float = 30.0) -> str:
             await asyncio.sleep(0.1)
 
 
-async def test_health_metrics_and_sigterm_finishes_in_flight_work(bus: Bus, nats_url: str, unique: str) -> None:
+async def test_health_metrics_and_sigterm_finishes_in_flight_work(
+    bus: Bus, nats_url: str, unique: str
+) -> None:
     port = free_port()
     proc = start_program(
-        "slow_service", unique, env={"NATS_URL": nats_url, "BOSUN_HTTP_PORT": str(port), "BOSUN_HTTP_HOST": "127.0.0.1"}
+        "slow_service",
+        unique,
+        env={"NATS_URL": nats_url, "BOSUN_HTTP_PORT": str(port), "BOSUN_HTTP_HOST": "127.0.0.1"},
     )
     outcomes = await bus.js.subscribe(f"outcomes.slow.{unique}", stream="OUTCOMES", ordered_consumer=True)
     try:
@@ -58,12 +62,16 @@ async def test_health_metrics_and_sigterm_finishes_in_flight_work(bus: Bus, nats
 async def test_metrics_endpoint_counts_messages(bus: Bus, nats_url: str, unique: str) -> None:
     port = free_port()
     proc = start_program(
-        "slow_service", unique, env={"NATS_URL": nats_url, "BOSUN_HTTP_PORT": str(port), "BOSUN_HTTP_HOST": "127.0.0.1"}
+        "slow_service",
+        unique,
+        env={"NATS_URL": nats_url, "BOSUN_HTTP_PORT": str(port), "BOSUN_HTTP_HOST": "127.0.0.1"},
     )
     try:
         await wait_http(f"http://127.0.0.1:{port}/readyz", 200)
         await bus.publish(
-            f"changes.{unique}.m", ObjectChange(type="ADDED", apiVersion="v1", kind="ConfigMap", name="m"), key="m"
+            f"changes.{unique}.m",
+            ObjectChange(type="ADDED", apiVersion="v1", kind="ConfigMap", name="m"),
+            key="m",
         )
         async with asyncio.timeout(20):
             while True:

@@ -23,6 +23,11 @@ def register(sub: Any) -> None:
         default=Path(".bosun/env"),
         help="write NATS_URL and KUBECONFIG here for other shells",
     )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="also start the five services, apply a demo and show a live summary",
+    )
     parser.set_defaults(handler=run_up)
 
 
@@ -38,6 +43,10 @@ def run_up(args: argparse.Namespace) -> int:
         print("\n".join(lines))
         print(f"(also written to {args.env_file}; `source {args.env_file}` in another shell)")
         print("Ctrl-C stops everything.", flush=True)
+        if args.demo:
+            from bosun_cli.demo import run_demo
+
+            run_demo(stack, stop)
         stop.wait()
         print("\nbosun up: stopping ...", flush=True)
     print("bosun up: stopped; no processes left behind.")

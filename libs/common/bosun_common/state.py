@@ -67,7 +67,9 @@ class StateFollower:
             if isinstance(message, ObjectState):
                 trace = telemetry.extract_context(dict(msg.headers or {}))
                 try:
-                    self.on_change(kind, state_name(message), None if message.deleted else message.object, trace)
+                    self.on_change(
+                        kind, state_name(message), None if message.deleted else message.object, trace
+                    )
                 except Exception:
                     log.exception("state handler failed on %s", msg.subject)
             if msg.metadata.num_pending == 0:
@@ -82,7 +84,10 @@ class StateFollower:
             idle_heartbeat=5.0,
         )
         self._subscriptions[kind] = sub
-        if not (await sub.consumer_info()).num_pending:
+        info = await sub.consumer_info()
+        # Empty only if nothing is pending *and* nothing was delivered yet; otherwise the
+        # callback sees the last replayed message (num_pending == 0) and sets it.
+        if not info.num_pending and not (info.delivered and info.delivered.consumer_seq):
             synced.set()
 
     async def close(self) -> None:

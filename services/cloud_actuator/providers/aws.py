@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+from botocore.exceptions import BotoCoreError, ClientError
 
 from bosun_common.catalog import (
     CAPACITY_TYPE_ON_DEMAND,

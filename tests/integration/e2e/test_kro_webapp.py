@@ -67,7 +67,8 @@ async def state_history(bus: Bus, api_version: str, kind: str, name: str) -> lis
     sub = await bus.js.subscribe(subject, stream="CHANGES", ordered_consumer=True)
     history: list[str] = []
     try:
-        pending = (await sub.consumer_info()).num_pending or 0
+        info = await sub.consumer_info()
+        pending = (info.num_pending or 0) + (info.delivered.consumer_seq if info.delivered else 0)
         while pending:
             msg = await sub.next_msg(timeout=10)
             pending = msg.metadata.num_pending

@@ -140,7 +140,8 @@ async def evictions(bus: Bus) -> list[dict[str, Any]]:
     sub = await bus.js.subscribe("outcomes.k8s.node-planner.>", stream="OUTCOMES", ordered_consumer=True)
     found: list[dict[str, Any]] = []
     try:
-        pending = (await sub.consumer_info()).num_pending or 0
+        info = await sub.consumer_info()
+        pending = (info.num_pending or 0) + (info.delivered.consumer_seq if info.delivered else 0)
         while pending:
             msg = await sub.next_msg(timeout=10)
             pending = msg.metadata.num_pending

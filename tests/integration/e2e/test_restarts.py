@@ -21,7 +21,9 @@ async def test_each_service_killed_and_restarted_during_scale_out(
     team = f"r{unique}"
     pool, workload = nodepool(f"restart-{unique}", team), deployment(f"restart-{unique}", team, 120)
     prediction = predicted(tmp_path, pool, workload)
-    running = {name: services(name) for name in ("informer", "k8s_actuator", "cloud_actuator", "node_planner")}
+    running = {
+        name: services(name) for name in ("informer", "k8s_actuator", "cloud_actuator", "node_planner")
+    }
     await kube.apply(NODECLASS, field_manager="kubectl")
     await kube.apply(pool, field_manager="kubectl")
     await kube.apply(workload, field_manager="kubectl")

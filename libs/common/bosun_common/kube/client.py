@@ -69,6 +69,17 @@ class Resource:
         return base
 
 
+def _json_or_empty(text: str) -> dict[str, Any]:
+    """The API server answers JSON, except some errors (a 404 for a group not served is plain text)."""
+    if not text.lstrip().startswith("{"):
+        return {}
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
 def split_api_version(api_version: str) -> tuple[str, str]:
     group, _, version = api_version.rpartition("/")
     return group, version
@@ -150,7 +161,7 @@ class KubeClient:
             timeout=aiohttp.ClientTimeout(total=timeout),
         ) as resp:
             text = await resp.text()
-            payload: dict[str, Any] = json.loads(text) if text else {}
+            payload = _json_or_empty(text)
             if resp.status >= 400:
                 raise KubeError(
                     resp.status,
@@ -173,7 +184,7 @@ class KubeClient:
         ) as resp:
             if resp.status >= 400:
                 text = await resp.text()
-                payload = json.loads(text) if text.startswith("{") else {}
+                payload = _json_or_empty(text)
                 raise KubeError(
                     resp.status, str(payload.get("reason", resp.reason)), str(payload.get("message", text))
                 )

@@ -112,6 +112,11 @@ async def list_and_watch(
             failures += 1
             log.warning("watch %s %s interrupted (%s); resuming from %s", api_version, kind, exc, rv)
             await _backoff(failures)
+        except Exception:  # a reflector must outlive anything the server sends
+            failures += 1
+            log.exception("watch %s %s failed unexpectedly; re-listing", api_version, kind)
+            rv = None
+            await _backoff(failures)
 
 
 def _diff(
