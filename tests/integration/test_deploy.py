@@ -11,21 +11,46 @@
 - A server-side dry-run of the rendered workloads passes, with no Pod Security
   warning, and their pod templates are admitted as Pods by the namespace's
   `restricted` Pod Security enforcement.
+- The informer and the k8s-actuator run as real processes on their service
+  accounts' own tokens and do their whole job (watch the core and a generated
+  kind, fetch OpenAPI; apply, status, finalizers, delete, cordon, evict), and a
+  write beyond the role (a Secret) comes back as a 403 outcome.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from bosun_common.bus import Bus
+from bosun_common.codec import decode
+from bosun_common.kube import KubeClient, KubeError
+from bosun_common.kube.client import MERGE_PATCH
+from bosun_common.kube_plans import (
+    ApplyObject,
+    ApplyStatus,
+    DeleteObject,
+    EvictPod,
+    ObjectRef,
+    PatchObject,
+    SetFinalizer,
+)
+from bosun_common.messages import ObjectState
+from bosun_common.streams import SCHEMAS, WATCHES, state_subject_filter
 from bosun_devstack.kube_cluster import kubectl_binary
 from bosun_devstack.stack import LocalStack
+from informer.openapi import schema_key
+from tests.integration.conftest import ServiceProcess
+from tests.integration.test_cluster import kwok_node, wait_for
+from tests.integration.test_k8s_actuator import Plans
 
 pytestmark = pytest.mark.integration
 
@@ -222,7 +247,7 @@ def test_overlay_renders_every_piece(rendered: dict[str, list[dict[str, Any]]], 
 # --- RBAC -----------------------------------------------------------------------------------------
 
 
-def wait_for(what: str, check: Any, timeout: float = 30.0) -> None:
+def wait_until(what: str, check: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -258,7 +283,7 @@ def installed(stack: LocalStack, rendered: dict[str, list[dict[str, Any]]]) -> l
                 return False
         return True
 
-    wait_for("the aggregated ClusterRoles", aggregated)
+    wait_until("the aggregated ClusterRoles", aggregated)
     return objs
 
 
@@ -573,3 +598,135 @@ def test_pod_templates_pass_the_restricted_pod_security_standard(
     result = kubectl(stack, "create", "--dry-run=server", "-f", "-", input_text=dump(pods[:1]))
     assert result.returncode != 0
     assert "violates PodSecurity" in result.stderr, result.stderr
+
+
+# --- the services, with their own service accounts -----------------------------------------------
+
+
+def service_account_kubeconfig(stack: LocalStack, account: str, path: Path) -> Path:
+    """A kubeconfig that authenticates as the service account (a bound token), as in a pod."""
+    result = kubectl(stack, "create", "token", account, "-n", NAMESPACE, "--duration=1h")
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(stack.kubeconfig.read_text())
+    context = config["contexts"][0]
+    config["users"] = [{"name": account, "user": {"token": result.stdout.strip()}}]
+    context["context"]["user"] = account
+    config["current-context"] = context["name"]
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+async def test_informer_and_k8s_actuator_work_with_only_their_roles(
+    stack: LocalStack,
+    installed: list[dict[str, Any]],
+    bus: Bus,
+    kube: KubeClient,
+    services: Callable[..., ServiceProcess],
+    tmp_path: Path,
+    unique: str,
+) -> None:
+    """Enough, in practice: each runs on its own token and does its whole job; a write beyond it is refused."""
+    informer = services(
+        "informer", KUBECONFIG=str(service_account_kubeconfig(stack, "bosun-informer", tmp_path / "informer"))
+    )
+    services(
+        "k8s_actuator",
+        KUBECONFIG=str(service_account_kubeconfig(stack, "bosun-k8s-actuator", tmp_path / "actuator")),
+    )
+    watches = await bus.ensure_bucket(WATCHES)
+    schemas = await bus.ensure_bucket(SCHEMAS)
+    generated = ("kro.run/v1alpha1", "DeployCheck")
+    await watches.put(f"{generated[0]}/{generated[1]}", json.dumps({"requestedBy": "tests"}).encode())
+    try:
+        # The k8s-actuator writes what the planners ask for, on its own token.
+        node, pod = f"deploy-{unique}", f"deploy-{unique}"
+        await kube.create(kwok_node(node))
+        await kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": pod, "namespace": "default"},
+                "spec": {
+                    "nodeName": node,
+                    "containers": [{"name": "c", "image": "nginx"}],
+                    "tolerations": [{"operator": "Exists"}],
+                    "terminationGracePeriodSeconds": 0,
+                },
+            }
+        )
+        plans = Plans(bus, "deploy-tests")
+        check = {
+            "apiVersion": generated[0],
+            "kind": generated[1],
+            "metadata": {"name": f"check-{unique}", "namespace": "default"},
+            "spec": {"size": 1},
+        }
+        check_ref = ObjectRef(
+            apiVersion=generated[0], kind=generated[1], name=f"check-{unique}", namespace="default"
+        )
+        config_map = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"deploy-{unique}", "namespace": "default"},
+        }
+        cm_ref = ObjectRef(apiVersion="v1", kind="ConfigMap", name=f"deploy-{unique}", namespace="default")
+        node_ref = ObjectRef(apiVersion="v1", kind="Node", name=node)
+        outcome = await plans.run(
+            f"deploy-{unique}",
+            ApplyObject(object=check, fieldManager="deploy-tests"),
+            SetFinalizer(ref=check_ref, finalizer="kro.run/finalizer"),
+            ApplyStatus(ref=check_ref, status={"state": "ACTIVE"}, fieldManager="deploy-tests"),
+            ApplyObject(object=config_map, fieldManager="deploy-tests"),
+            DeleteObject(ref=cm_ref),
+            PatchObject(ref=node_ref, patch={"spec": {"unschedulable": True}}),
+            EvictPod(ref=ObjectRef(apiVersion="v1", kind="Pod", name=pod, namespace="default")),
+            DeleteObject(ref=node_ref),
+        )
+        assert outcome.ok, outcome.error
+        live = await kube.get(*generated, f"check-{unique}", "default")
+        assert live["status"] == {"state": "ACTIVE"} and live["metadata"]["finalizers"] == [
+            "kro.run/finalizer"
+        ]
+
+        # ... and nothing beyond: a Secret is refused, and the outcome says so.
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"deploy-{unique}", "namespace": "default"},
+            "stringData": {"a": "b"},
+        }
+        refused = await plans.run(f"secret-{unique}", ApplyObject(object=secret, fieldManager="deploy-tests"))
+        assert not refused.ok
+        assert refused.error is not None and "403 Forbidden" in refused.error, refused.error
+
+        # The informer, on its token, saw the generated kind's instance and published its API's schema.
+        async def observed() -> bool:
+            sub = await bus.js.subscribe(
+                state_subject_filter(*generated), stream="STATE", ordered_consumer=True
+            )
+            try:
+                while True:
+                    try:
+                        msg = await sub.next_msg(timeout=0.5)
+                    except TimeoutError:
+                        return False
+                    state = decode(msg.data)[1]
+                    if isinstance(state, ObjectState) and state.name == f"check-{unique}":
+                        return (state.object or {}).get("status") == {"state": "ACTIVE"}
+            finally:
+                await sub.unsubscribe()
+
+        await wait_for(observed, timeout=30)
+        assert await schemas.get(schema_key(generated[0]))
+        assert "403" not in informer.log(500) and "forbidden" not in informer.log(500).lower()
+    finally:
+        await watches.delete(f"{generated[0]}/{generated[1]}")
+        with contextlib.suppress(KubeError):  # the instance may not exist if the test failed early
+            await kube.patch(
+                *generated,
+                f"check-{unique}",
+                "default",
+                {"metadata": {"finalizers": None}},
+                content_type=MERGE_PATCH,
+            )
+            await kube.delete(*generated, f"check-{unique}", "default")
