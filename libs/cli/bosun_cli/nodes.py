@@ -165,7 +165,7 @@ def _inflight_node(claim: dict[str, Any], types: dict[str, InstanceType]) -> Nod
         name=metadata["name"],
         labels=labels,
         annotations=dict(metadata.get("annotations") or {}),
-        taints=[Taint.parse(t) for t in [*(spec.get("taints") or []), *(spec.get("startupTaints") or [])]],
+        taints=[Taint.parse(t) for t in spec.get("taints") or []],  # startup taints need no toleration
         allocatable=parse_resource_list(status.get("allocatable")),
         capacity=parse_resource_list(status.get("capacity")),
         creation=str(metadata.get("creationTimestamp") or ""),

@@ -532,3 +532,16 @@ def test_huge_limits_are_kept_exactly() -> None:
     assert remaining is not None
     assert remaining[scheduler.resources.index["memory"]] == float(10_000_000 * 2**30 * 1000)
     assert not scheduler.solve([pod("p")]).unschedulable
+
+
+def test_solve_times_out_and_keeps_partial_results() -> None:
+    ticks = iter(range(100))
+    pods = [pod(f"p{i}", "1") for i in range(5)]
+    scheduler = Scheduler(
+        [nodepool()], ladder(), pending_pods=pods, timeout_seconds=3, clock=lambda: float(next(ticks))
+    )
+    result = scheduler.solve(pods)
+    assert result.timed_out
+    placed = [p.key for c in result.new_claims for p in c.pods]
+    assert len(placed) == 3 and len(result.unschedulable) == 2
+    assert all("timed out" in reason for reason in result.unschedulable.values())
