@@ -15,6 +15,9 @@
   accounts' own tokens and do their whole job (watch the core and a generated
   kind, fetch OpenAPI; apply, status, finalizers, delete, cordon, evict), and a
   write beyond the role (a Secret) comes back as a 403 outcome.
+- Each overlay's nats.conf runs as a real 3-server JetStream cluster (prod:
+  mutual TLS for clients and routes), and the services' settings from the
+  overlay's ConfigMap connect to it and provision the bus.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import contextlib
 import json
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,8 +48,12 @@ from bosun_common.kube_plans import (
     SetFinalizer,
 )
 from bosun_common.messages import ObjectState
+from bosun_common.service import ServiceSettings
 from bosun_common.streams import SCHEMAS, WATCHES, state_subject_filter
+from bosun_devstack import certs
 from bosun_devstack.kube_cluster import kubectl_binary
+from bosun_devstack.nats_server import nats_server_binary
+from bosun_devstack.procs import Proc, free_port
 from bosun_devstack.stack import LocalStack
 from informer.openapi import schema_key
 from tests.integration.conftest import ServiceProcess
@@ -730,3 +738,133 @@ async def test_informer_and_k8s_actuator_work_with_only_their_roles(
                 content_type=MERGE_PATCH,
             )
             await kube.delete(*generated, f"check-{unique}", "default")
+
+
+# --- the NATS configuration ---------------------------------------------------------------------
+
+
+def replace_exactly(text: str, old: str, new: str, count: int = 1) -> str:
+    """Replace, insisting the rendered config still has `old` exactly `count` times (so drift fails)."""
+    assert text.count(old) == count, f"{old!r} appears {text.count(old)} times, expected {count}"
+    return text.replace(old, new)
+
+
+def monitor(port: int, endpoint: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/{endpoint}", timeout=2) as response:
+        return json.load(response)
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+async def test_the_rendered_nats_config_forms_a_jetstream_cluster_the_services_can_use(
+    rendered: dict[str, list[dict[str, Any]]], tmp_path: Path, overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three real nats-servers from the overlay's nats.conf (addresses and paths moved to loopback and
+    tmp, nothing else), with certificates shaped like the prod Secrets; the services' settings from
+    the overlay's ConfigMap connect and provision the bus. In prod a client without a certificate is
+    refused."""
+    objs = rendered[overlay]
+    conf = next(
+        o for o in of_kind(objs, "ConfigMap") if o["metadata"]["name"].startswith("bosun-nats-config")
+    )["data"]["nats.conf"]
+    config = named(objs, "ConfigMap", "bosun-config")["data"]
+    tls = overlay == "prod"
+
+    server_tls, client_tls = tmp_path / "server-tls", tmp_path / "client-tls"
+    for directory in (server_tls, client_tls):
+        directory.mkdir()
+    ca = certs.make_ca(tmp_path, "ca")
+    server = certs.issue(
+        ca,
+        tmp_path,
+        "server",
+        common_name="bosun-nats",
+        dns=("bosun-nats", "*.bosun-nats-headless", "localhost"),
+        ips=("127.0.0.1",),
+        server=True,
+        client=True,  # the routes between servers are mutual TLS too
+    )
+    client = certs.issue(ca, tmp_path, "client", common_name="bosun-services", client=True)
+    for directory, pair in ((server_tls, server), (client_tls, client)):  # as a kubernetes.io/tls Secret
+        (directory / "ca.crt").write_bytes(ca.cert_pem())
+        (directory / "tls.crt").write_bytes(pair.cert_pem())
+        (directory / "tls.key").write_bytes(pair.key_pem())
+
+    ports = [{"client": free_port(), "cluster": free_port(), "http": free_port()} for _ in range(3)]
+    servers: list[Proc] = []
+    try:
+        for i, port in enumerate(ports):
+            local = replace_exactly(conf, "listen: 0.0.0.0:4222", f"listen: 127.0.0.1:{port['client']}")
+            local = replace_exactly(local, "http: 0.0.0.0:8222", f"http: 127.0.0.1:{port['http']}")
+            local = replace_exactly(local, "listen: 0.0.0.0:6222", f"listen: 127.0.0.1:{port['cluster']}")
+            for j, other in enumerate(ports):
+                local = replace_exactly(
+                    local,
+                    f"nats://bosun-nats-{j}.bosun-nats-headless:6222",
+                    f"nats://127.0.0.1:{other['cluster']}",
+                )
+            local = replace_exactly(local, "/data/jetstream", str(tmp_path / f"data-{i}"))
+            local = replace_exactly(local, "/var/run/nats/nats.pid", str(tmp_path / f"nats-{i}.pid"))
+            local = replace_exactly(local, "/etc/nats/tls/", f"{server_tls}/", count=6 if tls else 0)
+            path = tmp_path / f"nats-{i}.conf"
+            path.write_text(local)
+            servers.append(
+                Proc(
+                    f"nats-{i}",
+                    [nats_server_binary(), "--config", str(path)],
+                    tmp_path / f"nats-{i}.log",
+                    env={"POD_NAME": f"bosun-nats-{i}"},
+                ).start()
+            )
+
+        def healthy() -> bool:
+            try:
+                return all(monitor(port["http"], "healthz").get("status") == "ok" for port in ports)
+            except OSError:
+                return False
+
+        wait_until("a healthy JetStream cluster", healthy, timeout=60)
+        jsz = monitor(ports[0]["http"], "jsz")
+        assert jsz["meta_cluster"]["cluster_size"] == 3, jsz["meta_cluster"]
+        varz = monitor(ports[0]["http"], "varz")
+        assert varz["server_name"] == "bosun-nats-0" and varz["cluster"]["name"] == "bosun"
+        assert varz.get("tls_required", False) is tls and varz.get("tls_verify", False) is tls
+
+        # The services' settings, exactly as the ConfigMap gives them (paths moved to the test's files).
+        in_cluster_url = "tls://bosun-nats:4222" if tls else "nats://bosun-nats:4222"
+        for name, value in config.items():
+            value = value.replace("/etc/bosun/nats-tls/", f"{client_tls}/")
+            if name == "NATS_URL":
+                value = replace_exactly(
+                    value, in_cluster_url, in_cluster_url.replace("bosun-nats:4222", "localhost:{}")
+                )
+                value = value.format(ports[1]["client"])
+            monkeypatch.setenv(name, value)
+        settings = ServiceSettings()
+        assert (settings.nats_tls_ca is not None) is tls
+        bus = await Bus.connect(settings.nats_url, service="deploy-tests", tls=settings.tls_context())
+        try:
+            await bus.provision()
+            stream = await bus.js.stream_info("PLANS")
+            assert stream.cluster is not None and stream.cluster.name == "bosun"
+        finally:
+            await bus.close()
+
+        if tls:
+            import ssl
+
+            import nats
+
+            without_certificate = ssl.create_default_context(cafile=str(client_tls / "ca.crt"))
+            with pytest.raises(Exception):  # noqa: B017 - the handshake or the first read fails, depending on timing
+                nc = await nats.connect(
+                    f"tls://localhost:{ports[2]['client']}",
+                    tls=without_certificate,
+                    allow_reconnect=False,
+                    max_reconnect_attempts=0,
+                    connect_timeout=3,
+                )
+                await nc.flush(timeout=3)
+                await nc.close()
+    finally:
+        for proc in servers:
+            proc.stop()
