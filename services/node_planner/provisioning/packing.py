@@ -16,7 +16,11 @@ the claim's requirements (so zones and spread counts are unchanged), hostname
 spread and anti-affinity only get easier with more hosts, and claims with pods
 that need hostname affinity are left alone. The scheduler checks NodePool
 limits before it accepts a re-packing.
-Consolidation turns this off: a replacement must be exactly one node.
+Last, `absorb` removes a NodeClaim whose pods (all unconstrained) fit in the
+spare room of other NodeClaims without narrowing their requirements, when
+the launches get cheaper overall (typically the room left next to
+anti-affinity pods). Consolidation turns all this off: a replacement must be
+exactly one node.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 from bosun_common.catalog import LABEL_HOSTNAME
 from node_planner.provisioning.claims import SimClaim, choose_launch, min_values_error, order_options
 from node_planner.provisioning.instance_types import FloatArray, IntArray
+from node_planner.scheduling.objects import Pod
 
 MAX_CANDIDATE_TYPES = 6
 MIN_SAVING = 1e-6  # $/h; float noise is not a saving
@@ -193,3 +198,67 @@ def repack(claims: list[SimClaim], requests: dict[str, IntArray], strict_min_val
     if sum(_launch_price(piece) for piece in pieces) >= current - MIN_SAVING:
         return claims
     return pieces
+
+
+def absorb(claims: list[SimClaim], movable: set[str], requests: dict[str, IntArray]) -> list[SimClaim]:
+    """Remove NodeClaims whose pods all fit in the spare room of the others, when that is cheaper.
+
+    Only pods in `movable` (uids of pods no topology constraint looks at) move, and only onto a
+    NodeClaim of the same NodePool whose requirements they would not narrow, so no decision the
+    simulation made about the target's own pods changes.
+    """
+    alive = list(claims)
+    prices = {id(c): _launch_price(c) for c in alive}
+    for donor in sorted(claims, key=lambda c: (len(c.pods), prices[id(c)], c.hostname)):
+        if any(p.uid not in movable for p in donor.pods):
+            continue
+        targets = [
+            c
+            for c in alive
+            if c is not donor
+            and c.pool_index == donor.pool_index
+            and c.requirements.merged(donor.requirements).signature() == c.requirements.signature()
+        ]
+        totals = {id(t): t.requests.copy() for t in targets}
+        moves: dict[int, list[Pod]] = {}
+        for pod in sorted(donor.pods, key=lambda p: (-p.cpu(), -p.memory(), p.uid)):
+            vector = requests[pod.uid]
+            fitting = [
+                t
+                for t in targets
+                if bool((t.options & (t.pool.alloc >= totals[id(t)] + vector).all(axis=1)).any())
+            ]
+            if not fitting:
+                break
+            target = min(
+                fitting, key=lambda t: (len(t.pods) + len(moves.get(id(t), [])), t.index, t.hostname)
+            )
+            totals[id(target)] = totals[id(target)] + vector
+            moves.setdefault(id(target), []).append(pod)
+        if sum(len(m) for m in moves.values()) != len(donor.pods):
+            continue
+        trials = []
+        for target in targets:
+            if id(target) in moves:
+                total = totals[id(target)]
+                options = target.options & (target.pool.alloc >= total).all(axis=1)
+                trial = SimClaim(
+                    target.index,
+                    target.pool,
+                    target.pool_index,
+                    target.hostname,
+                    target.requirements,
+                    options,
+                    total,
+                    [*target.pods, *moves[id(target)]],
+                    target.host_ports,
+                    target.min_values_relaxed,
+                )
+                trials.append((target, trial, _launch_price(trial)))
+        if sum(price - prices[id(target)] for target, _, price in trials) >= prices[id(donor)] - MIN_SAVING:
+            continue
+        for target, trial, price in trials:
+            target.options, target.requests, target.pods = trial.options, trial.requests, trial.pods
+            prices[id(target)] = price
+        alive.remove(donor)
+    return alive

@@ -34,7 +34,7 @@ from node_planner.provisioning.instance_types import (
     ResourceIndex,
     build_pool_types,
 )
-from node_planner.provisioning.packing import repack
+from node_planner.provisioning.packing import absorb, repack
 from node_planner.provisioning.preferences import relax
 from node_planner.provisioning.reasons import explain_pool_failure
 from node_planner.provisioning.topology import AFFINITY, ANTI_AFFINITY, Topology, TopologyGroup
@@ -303,6 +303,9 @@ class Scheduler:
         for group in groups.values():
             pieces = repack(group, requests, self.strict_min_values)
             result.extend(pieces if pieces is group or self._within_limits(group, pieces) else group)
+        movable = {p.uid for c in result for p in c.pods if self._movable(p)}
+        if movable:
+            result = absorb(result, movable, requests)
         return sorted(result, key=lambda c: (c.index, c.hostname))
 
     def _within_limits(self, before: list[SimClaim], after: list[SimClaim]) -> bool:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
+import node_planner.provisioning.scheduler as scheduler_module
 from node_planner.provisioning.scheduler import Scheduler, SchedulingResult
 from node_planner.scheduling.objects import Pod
 from tests.unit.nodes.builders import ladder, nodepool, pod
@@ -83,3 +86,27 @@ def test_hostname_affinity_keeps_pods_together() -> None:
     }
     pods = [pod(f"p{i}", "950m", "512Mi", labels=labels, **together) for i in range(10)]
     assert [c.launch.instance_type for c in solve(pods, exact=False).new_claims] == ["xlarge"]
+
+
+def test_spare_room_next_to_anti_affinity_pods_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = {"app": "ha"}
+    anti = {
+        "affinity": {
+            "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": labels}}
+                ]
+            }
+        }
+    }
+    shapes = [("500m", "1Gi"), ("3", "1Gi"), ("2500m", "1Gi"), ("2500m", "1Gi")]
+    pods = [pod(f"ha{i}", cpu, memory, labels=labels, **anti) for i, (cpu, memory) in enumerate(shapes)]
+    pods += [pod("p0", "3", "1Gi"), pod("p1", "3", "1Gi"), pod("p2", "1", "1Gi"), pod("p3", "250m", "2Gi")]
+    exact = solve(pods, exact=True)
+    better = solve(pods, exact=False)
+    assert better.total_price() < exact.total_price()
+    assert sorted(p.key for c in better.new_claims for p in c.pods) == sorted(p.key for p in pods)
+    for claim in better.new_claims:
+        assert sum(1 for p in claim.pods if p.labels == labels) <= 1
+    monkeypatch.setattr(scheduler_module, "absorb", lambda claims, movable, requests: claims)
+    assert solve(pods, exact=False).total_price() > better.total_price()  # absorbing made the difference
