@@ -104,7 +104,7 @@ GENERATED_CRD: dict[str, Any] = {
         ],
     },
 }
-WORKLOAD_KINDS = ("ConfigMap", "Service", "Deployment", "StatefulSet", "PodDisruptionBudget")
+WORKLOAD_KINDS = ("ConfigMap", "Service", "Deployment", "StatefulSet", "PodDisruptionBudget", "NetworkPolicy")
 
 
 def kubectl(stack: LocalStack, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -170,6 +170,9 @@ def test_overlay_renders_every_piece(rendered: dict[str, list[dict[str, Any]]], 
     ] == ("restricted")
 
     config = named(objs, "ConfigMap", "bosun-config")["data"]
+    services_policy = named(objs, "NetworkPolicy", "bosun-services")["spec"]
+    [selected] = services_policy["podSelector"]["matchExpressions"]
+    assert [p["ports"] for p in services_policy["ingress"]] == [[{"port": 8080}]]
     images = set()
     for service, (package, account, talks_to_kube) in SERVICES.items():
         deployment = named(objs, "Deployment", f"bosun-{service}")
@@ -181,6 +184,9 @@ def test_overlay_renders_every_piece(rendered: dict[str, list[dict[str, Any]]], 
         assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
         assert pdb["spec"].get("maxUnavailable") == 1, "minAvailable would block drains of one replica"
 
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/component"] in selected["values"], "inside the NetworkPolicy"
+        assert labels["app.kubernetes.io/part-of"] == "bosun", "allowed to reach NATS"
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         [container] = pod["containers"]
@@ -217,6 +223,10 @@ def test_overlay_renders_every_piece(rendered: dict[str, list[dict[str, Any]]], 
     assert named(objs, "Service", "bosun-nats-headless")["spec"]["clusterIP"] == "None"
     assert named(objs, "Service", "bosun-nats")["spec"]["ports"][0]["port"] == 4222
     assert [t["metadata"]["name"] for t in nats["spec"]["volumeClaimTemplates"]] == ["data"]
+    nats_policy = named(objs, "NetworkPolicy", "bosun-nats")["spec"]
+    assert nats_policy["podSelector"]["matchLabels"] == nats["spec"]["selector"]["matchLabels"]
+    clients = next(rule for rule in nats_policy["ingress"] if rule["ports"] == [{"port": 4222}])
+    assert clients["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "bosun"}}}]
     nats_config = next(
         o for o in of_kind(objs, "ConfigMap") if o["metadata"]["name"].startswith("bosun-nats-config")
     )
