@@ -1,12 +1,11 @@
-"""Beyond Karpenter: split a NodeClaim in two when two smaller nodes cost less than one big one.
+"""Beyond Karpenter: re-pack the simulation's NodeClaims onto cheaper nodes.
 
 Karpenter grows a NodeClaim while any instance type still fits its pods and
 then launches the cheapest type that holds them all, so a claim whose pods
 need 9.5 vCPU becomes a 16-vCPU node. After the simulation, Bosun tries, for
 each claim (and for claims of one NodePool with the same requirements whose
 pods no topology constraint looks at, for all of them together), to fill a
-cheaper type first-fit (largest pods first) and place
-the rest the same way (up to four nodes; the six dearest types cheaper than
+cheaper type first-fit (largest pods first) and place the rest the same way (up to four nodes; the six dearest types cheaper than
 the current launch are tried at each step), skipping claims whose price is
 already at the per-resource lower bound. It keeps a split only when the
 launches together are strictly cheaper.
@@ -16,6 +15,7 @@ the claim's requirements (so zones and spread counts are unchanged), hostname
 spread and anti-affinity only get easier with more hosts, and claims with pods
 that need hostname affinity are left alone. The scheduler checks NodePool
 limits before it accepts a re-packing.
+
 Last, `absorb` removes a NodeClaim whose pods (all unconstrained) fit in the
 spare room of other NodeClaims without narrowing their requirements, when
 the launches get cheaper overall (typically the room left next to
