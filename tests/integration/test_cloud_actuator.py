@@ -527,7 +527,7 @@ async def test_the_sim_node_goes_ready_on_kwok(
 
         async def ready() -> dict[str, Any] | None:
             node = await kube.get("v1", "Node", name)
-            conditions = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
+            conditions = {c["type"]: c["status"] for c in (node.get("status") or {}).get("conditions") or []}
             return node if conditions.get("Ready") == "True" else None
 
         node = await wait_for(ready, timeout=30)

@@ -65,7 +65,7 @@ async def test_kwok_node_becomes_ready_and_runs_a_scheduled_pod(kube: KubeClient
         node = await kube.get("v1", "Node", node_name)
         return any(
             c["type"] == "Ready" and c["status"] == "True"
-            for c in node.get("status", {}).get("conditions", [])
+            for c in (node.get("status") or {}).get("conditions") or []
         )
 
     await wait_for(node_ready)

@@ -52,7 +52,7 @@ async def ensure_widget_crd(kube: KubeClient) -> None:
     async with asyncio.timeout(30):
         while True:
             crd = await kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"widgets.{GROUP}")
-            conditions = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions", [])}
+            conditions = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []}
             if conditions.get("Established") == "True":
                 break
             await asyncio.sleep(0.1)

@@ -75,7 +75,8 @@ async def summary(kube: KubeClient) -> str:
         1
         for n in nodes
         if any(
-            c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", [])
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in (n.get("status") or {}).get("conditions") or []
         )
     )
     running = sum(1 for p in pods if p.get("status", {}).get("phase") == "Running")

@@ -16,3 +16,8 @@ DEAD_LETTERS = Counter(
 )
 LEADER = Gauge("bosun_leader", "1 while this process holds the named lease", ["service", "lease"])
 HANDLER_SECONDS = Histogram("bosun_handler_seconds", "Time spent in message handlers", ["service", "kind"])
+PLANS_PUBLISHED = Counter(
+    "bosun_plans_published_total",
+    "Plans a planner published (identical plans are not republished)",
+    ["service", "target"],
+)

@@ -32,6 +32,7 @@ from bosun_common import telemetry
 from bosun_common.codec import DecodeError, decode
 from bosun_common.kube_plans import ApplyObject, ApplyStatus, KubePlan, ObjectRef
 from bosun_common.messages import KubePlanMessage, ObjectState, Outcome
+from bosun_common.metrics import PLANS_PUBLISHED
 from bosun_common.service import ServiceContext, run_service
 from bosun_common.streams import WATCHES, k8s_plan_subject, state_subject_filter
 from graph_planner.graph import compile_graph
@@ -193,7 +194,7 @@ class GraphPlanner:
         if graph is not None and not result.errors:
             crd_name = graph.crd["metadata"]["name"]
             live = self.view.get(CRD, crd_name)
-            conditions = (live or {}).get("status", {}).get("conditions", [])
+            conditions = ((live or {}).get("status") or {}).get("conditions") or []
             crd_ready = any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
             await self.publish_plan(
                 f"rgd/{name}",
@@ -210,7 +211,7 @@ class GraphPlanner:
             now=self.clock(),
             kind_ready=crd_ready if graph is not None and not result.errors else False,
             controller_ready=crd_ready,
-            previous=rgd.get("status", {}).get("conditions", []),
+            previous=(rgd.get("status") or {}).get("conditions") or [],
         )
         ref = ObjectRef(apiVersion=RGD[0], kind=RGD[1], name=name)
         await self.publish_plan(
@@ -263,6 +264,7 @@ class GraphPlanner:
             msg_id=f"{key}:{digest}:{int(now // RESYNC_SECONDS)}",
         )
         self.published[key] = (digest, now)
+        PLANS_PUBLISHED.labels(NAME, "rgd" if key.startswith(("rgd/", "rgd-status/")) else "instance").inc()
 
     def on_outcome(self, outcome: Outcome) -> None:
         if outcome.ok:

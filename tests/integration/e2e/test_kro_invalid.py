@@ -38,7 +38,7 @@ def configmap(rid: str, name_expr: str, data: dict[str, str] | None = None) -> d
 
 async def graph_accepted(kube: KubeClient, name: str) -> dict[str, Any] | None:
     live = await kube.get("kro.run/v1alpha1", "ResourceGraphDefinition", name)
-    for condition in live.get("status", {}).get("conditions", []):
+    for condition in (live.get("status") or {}).get("conditions") or []:
         if condition["type"] == "GraphAccepted" and condition["status"] in ("True", "False"):
             return dict(condition) | {"state": live["status"].get("state")}
     return None
