@@ -18,14 +18,22 @@
 - Each overlay's nats.conf runs as a real 3-server JetStream cluster (prod:
   mutual TLS for clients and routes), and the services' settings from the
   overlay's ConfigMap connect to it and provision the bus.
+- The informer and the k8s-actuator find the credentials a pod gets (token and
+  CA at /var/run/secrets/..., KUBERNETES_SERVICE_HOST/PORT, no kubeconfig) and
+  act as their service accounts.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import os
+import shutil
 import subprocess
+import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +62,7 @@ from bosun_devstack import certs
 from bosun_devstack.kube_cluster import kubectl_binary
 from bosun_devstack.nats_server import nats_server_binary
 from bosun_devstack.procs import Proc, free_port
+from bosun_devstack.procs import wait_until as wait_for_process
 from bosun_devstack.stack import LocalStack
 from informer.openapi import schema_key
 from tests.integration.conftest import ServiceProcess
@@ -877,4 +886,134 @@ async def test_the_rendered_nats_config_forms_a_jetstream_cluster_the_services_c
                 await nc.close()
     finally:
         for proc in servers:
+            proc.stop()
+
+
+# --- in-cluster credentials -------------------------------------------------------------------------
+
+
+def can_fake_a_pod() -> str | None:
+    """Why a private mount namespace (to put a token where a pod has it) is not possible, or None."""
+    if os.geteuid() != 0:
+        return "needs root, to mount the service-account files at /var/run/secrets in a private namespace"
+    if shutil.which("unshare") is None:
+        return "needs unshare(1)"
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, check=False
+    )
+    return None if probe.returncode == 0 else f"unshare --mount refused: {probe.stderr!r}"
+
+
+def start_as_pod(stack: LocalStack, package: str, account: str, workdir: Path) -> tuple[Proc, int]:
+    """`python -m <package>` the way a pod runs it: no kubeconfig, the API server from
+    KUBERNETES_SERVICE_HOST/PORT, a bound token and the CA at /var/run/secrets/kubernetes.io/serviceaccount
+    (a tmpfs in a private mount namespace, so nothing on the machine changes)."""
+    files = workdir / f"{account}-sa"
+    files.mkdir()
+    token = kubectl(stack, "create", "token", account, "-n", NAMESPACE, "--duration=1h")
+    assert token.returncode == 0, token.stderr
+    (files / "token").write_text(token.stdout.strip())
+    cluster = yaml.safe_load(stack.kubeconfig.read_text())["clusters"][0]["cluster"]
+    (files / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+    (files / "namespace").write_text(NAMESPACE)
+    server = urllib.parse.urlsplit(cluster["server"])
+    port = free_port()
+    secrets = "/var/run/secrets/kubernetes.io/serviceaccount"
+    script = (
+        f"mount -t tmpfs -o size=1m tmpfs /run && mkdir -p {secrets} && cp {files}/* {secrets}/ "
+        f"&& unset KUBECONFIG && exec {sys.executable} -m {package}"
+    )
+    pod_env = {
+        "KUBERNETES_SERVICE_HOST": str(server.hostname),
+        "KUBERNETES_SERVICE_PORT": str(server.port),
+        "NATS_URL": stack.nats_url,
+        "BOSUN_HTTP_PORT": str(port),
+        "BOSUN_HTTP_HOST": "127.0.0.1",
+        "OTEL_TRACES_EXPORTER": "none",
+    }
+    proc = Proc(
+        package,
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        workdir / f"{package}.log",
+        env=pod_env,
+    ).start()
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
+            return bool(response.status == 200)
+
+    wait_for_process(ready, timeout=30, what=f"{package} /readyz", proc=proc)
+    return proc, port
+
+
+def metric(port: int, name: str, **labels: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        text = response.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def test_the_services_use_the_in_cluster_credentials_a_pod_gets(
+    stack: LocalStack,
+    installed: list[dict[str, Any]],
+    bus: Bus,
+    kube: KubeClient,
+    tmp_path: Path,
+    unique: str,
+) -> None:
+    """With `automountServiceAccountToken: true` a pod has a token and the CA at the standard path and
+    KUBERNETES_SERVICE_HOST/PORT, and no kubeconfig: the informer and the k8s-actuator find and use them."""
+    reason = can_fake_a_pod()
+    if reason is not None:
+        pytest.skip(reason)
+    procs: list[Proc] = []
+    try:
+        informer, informer_port = start_as_pod(stack, "informer", "bosun-informer", tmp_path)
+        procs.append(informer)
+        actuator, _ = start_as_pod(stack, "k8s_actuator", "bosun-k8s-actuator", tmp_path)
+        procs.append(actuator)
+
+        namespace = f"deploy-{unique}"
+        before = metric(informer_port, "bosun_informer_events_total", kind="Namespace")
+        outcome = await Plans(bus, "deploy-tests").run(
+            f"in-cluster-{unique}",
+            ApplyObject(
+                object={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+                fieldManager="deploy-tests",
+            ),
+            ApplyObject(
+                object={
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "c", "namespace": namespace},
+                },
+                fieldManager="deploy-tests",
+            ),
+        )
+        # The k8s-actuator may not create namespaces: the plan stops there, with a 403 from the real token.
+        assert not outcome.ok and outcome.error is not None and "403" in outcome.error, outcome.error
+        assert "system:serviceaccount:bosun-system:bosun-k8s-actuator" in outcome.error
+
+        await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        config_map = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": namespace},
+        }
+        done = await Plans(bus, "deploy-tests").run(
+            f"in-cluster-cm-{unique}", ApplyObject(object=config_map, fieldManager="deploy-tests")
+        )
+        assert done.ok, done.error
+        assert (await kube.get("v1", "ConfigMap", "c", namespace))["metadata"]["name"] == "c"
+
+        async def informer_saw_it() -> bool:
+            return metric(informer_port, "bosun_informer_events_total", kind="Namespace") > before
+
+        await wait_for(informer_saw_it, timeout=30)
+        assert "forbidden" not in informer.tail(500).lower()
+    finally:
+        for proc in procs:
             proc.stop()
