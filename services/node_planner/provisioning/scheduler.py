@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bosun_common.catalog import LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_ZONE, InstanceType
+from bosun_common.catalog import LABEL_CAPACITY_TYPE, LABEL_ZONE, InstanceType
 from bosun_common.karpenter import WELL_KNOWN_LABELS, NodePool
+from node_planner.provisioning.claim_index import ClaimIndex
 from node_planner.provisioning.claims import NewNodeClaim, SimClaim, SimNode, finalize, min_values_error
+from node_planner.provisioning.existing import existing_capacity, topology_domains
 from node_planner.provisioning.instance_types import (
     FloatArray,
     IntArray,
@@ -37,10 +39,10 @@ from node_planner.provisioning.instance_types import (
 from node_planner.provisioning.packing import absorb, repack
 from node_planner.provisioning.preferences import relax
 from node_planner.provisioning.reasons import explain_pool_failure
-from node_planner.provisioning.topology import AFFINITY, ANTI_AFFINITY, Topology, TopologyGroup
+from node_planner.provisioning.topology import Topology, TopologyGroup
 from node_planner.scheduling.objects import Node, Pod
 from node_planner.scheduling.requirements import Requirements
-from node_planner.scheduling.taints import EPHEMERAL_TAINTS, untolerated_taint
+from node_planner.scheduling.taints import untolerated_taint
 
 
 @dataclass
@@ -126,8 +128,8 @@ class Scheduler:
                 if position is not None:
                     vector[position] = float(value - used.get(name, 0))
             self.remaining.append(vector)
-        self.topology = Topology(self._domains(nodes))
-        self.nodes = self._sim_nodes(nodes, bound_pods)
+        self.topology = Topology(topology_domains(self.pools, nodes))
+        self.nodes = existing_capacity(nodes, bound_pods, self.resources)
         for pod in pending_pods:
             self.topology.owned_groups(pod)
             self.topology.inverse_owned(pod)
@@ -138,69 +140,9 @@ class Scheduler:
             for pod in sim.pods:
                 self.topology.record(pod, sim.requirements, sim.taints, sim.name, None)
         self.claims: list[SimClaim] = []
-        capacity = 64
-        self._order = np.full(capacity, np.inf)
-        self._maxfree = np.zeros((capacity, len(self.resources.names)), dtype=np.int64)
-        self._pool_index = np.zeros(capacity, dtype=np.int64)
-        self._tracked = sorted({LABEL_ZONE, LABEL_CAPACITY_TYPE} | set(self.topology.bits))
-        self._tracked = [k for k in self._tracked if self.topology.domain_bits(k, None) != -1]
-        self._bits = {k: np.zeros(capacity, dtype=np.int64) for k in self._tracked}
+        tracked = sorted({LABEL_ZONE, LABEL_CAPACITY_TYPE} | set(self.topology.bits))
+        self.index = ClaimIndex(self.topology, tracked, len(self.resources.names))
         self._pod_data: dict[str, PodData] = {}
-
-    # -- setup ------------------------------------------------------------------
-    def _domains(self, nodes: Sequence[Node]) -> dict[str, set[str]]:
-        domains: dict[str, set[str]] = {}
-        for pool in self.pools:
-            for it in pool.types:
-                for key, value in it.all_labels().items():
-                    if pool.requirements.get_or_exists(key).has(value):
-                        domains.setdefault(key, set()).add(value)
-            for zone in pool.zones:
-                if pool.requirements.get_or_exists(LABEL_ZONE).has(zone):
-                    domains.setdefault(LABEL_ZONE, set()).add(zone)
-            for kind in pool.capacity_types:
-                if pool.requirements.get_or_exists(LABEL_CAPACITY_TYPE).has(kind):
-                    domains.setdefault(LABEL_CAPACITY_TYPE, set()).add(kind)
-            for key, requirement in pool.requirements.items():
-                if not requirement.complement:
-                    domains.setdefault(key, set()).update(requirement.values)
-        for node in nodes:
-            for key, value in node.labels.items():
-                domains.setdefault(key, set()).add(value)
-        return domains
-
-    def _sim_nodes(self, nodes: Sequence[Node], bound_pods: Sequence[Pod]) -> list[SimNode]:
-        by_node: dict[str, list[Pod]] = {}
-        for pod in bound_pods:
-            if pod.node_name and not pod.is_terminal():
-                by_node.setdefault(pod.node_name, []).append(pod)
-        result = []
-        for node in sorted(nodes, key=lambda n: (not n.initialized, n.name)):
-            if node.deleting or node.unschedulable:
-                continue
-            pods = by_node.get(node.name, [])
-            used = self.resources.vector({})
-            for pod in pods:
-                used += self.resources.vector(pod.requests)
-            taints = (
-                node.taints if node.initialized else [t for t in node.taints if t not in EPHEMERAL_TAINTS]
-            )
-            requirements = Requirements.from_labels({**node.labels, LABEL_HOSTNAME: node.name})
-            volumes: dict[str, int] = {}
-            for pod in pods:
-                for driver, count in pod.volumes.items():
-                    volumes[driver] = volumes.get(driver, 0) + count
-            sim = SimNode(
-                node,
-                requirements,
-                self.resources.vector(node.allocatable) - used,
-                taints,
-                list(pods),
-                [port for pod in pods for port in pod.host_ports],
-                volumes,
-            )
-            result.append(sim)
-        return result
 
     def pod_data(self, pod: Pod) -> PodData:
         cached = self._pod_data.get(pod.uid)
@@ -361,38 +303,14 @@ class Scheduler:
         self.topology.record(pod, sim.requirements, sim.taints, sim.name, None)
         return None
 
-    def _candidate_mask(self, data: PodData) -> np.ndarray:
-        count = len(self.claims)
-        mask = (self._maxfree[:count] >= data.requests).all(axis=1)
-        pool_ok = np.array([e is None for e in data.pool_errors], dtype=np.bool_)
-        mask &= pool_ok[self._pool_index[:count]]
-        pod = data.pod
-        for group in [*data.owned, *self.topology.inverse_selecting(pod)]:
-            self_selecting = group.selects(pod)
-            if group.key == LABEL_HOSTNAME:
-                counts = group.claim_counts[:count]
-                if group.inverse or group.kind == ANTI_AFFINITY:
-                    mask &= counts == 0
-                elif group.kind == AFFINITY:
-                    if not (self_selecting and not any(group.counts.values())):
-                        mask &= counts > 0
-                else:
-                    mask &= counts + (1 if self_selecting else 0) <= group.max_skew
-            elif group.key in self._bits:
-                pod_domains = data.strict.get_or_exists(group.key)
-                allowed = self.topology.next_domains_all(group, pod, self_selecting, pod_domains)
-                bits = self.topology.domain_bits(group.key, allowed)
-                mask &= (self._bits[group.key][:count] & bits) != 0
-        for key, requirement in data.requirements.items():
-            if key in self._bits:
-                mask &= (self._bits[key][:count] & self.topology.domain_bits(key, requirement)) != 0
-        return mask
-
     def _add_to_claims(self, data: PodData) -> bool:
         if not self.claims:
             return False
-        mask = self._candidate_mask(data)
-        order = self._order[: len(self.claims)]
+        pool_ok = np.array([e is None for e in data.pool_errors], dtype=np.bool_)
+        mask = self.index.candidates(
+            len(self.claims), data.pod, data.requests, data.requirements, data.strict, data.owned, pool_ok
+        )
+        order = self.index.order[: len(self.claims)]
         while True:
             keyed = np.where(mask, order, np.inf)
             index = int(np.argmin(keyed))
@@ -433,32 +351,9 @@ class Scheduler:
         claim.pods.append(pod)
         claim.host_ports.extend(pod.host_ports)
         claim.min_values_relaxed = claim.min_values_relaxed or relaxed
-        self._refresh(claim)
+        self.index.refresh(claim)
         self.topology.record(pod, narrowed, pool.taints, claim.hostname, claim.index)
         return None
-
-    def _refresh(self, claim: SimClaim) -> None:
-        i = claim.index
-        self._order[i] = len(claim.pods) * 1_000_000 + i
-        self._maxfree[i] = (claim.pool.alloc[claim.options] - claim.requests).max(axis=0)
-        for key in self._tracked:
-            self._bits[key][i] = self.topology.domain_bits(key, claim.requirements.get(key))
-
-    def _grow(self) -> None:
-        capacity = len(self._order) * 2
-        order = np.full(capacity, np.inf)
-        order[: len(self._order)] = self._order
-        self._order = order
-        maxfree = np.zeros((capacity, self._maxfree.shape[1]), dtype=np.int64)
-        maxfree[: len(self._maxfree)] = self._maxfree
-        self._maxfree = maxfree
-        pools = np.zeros(capacity, dtype=np.int64)
-        pools[: len(self._pool_index)] = self._pool_index
-        self._pool_index = pools
-        for key, bits in self._bits.items():
-            grown = np.zeros(capacity, dtype=np.int64)
-            grown[: len(bits)] = bits
-            self._bits[key] = grown
 
     def _new_claim(self, data: PodData) -> str | None:
         reasons = []
@@ -478,8 +373,6 @@ class Scheduler:
                     reasons.append(f"all available instance types exceed limits for nodepool {name!r}")
                     continue
             index = len(self.claims)
-            if index >= len(self._order):
-                self._grow()
             hostname = f"hostname-placeholder-{index:04d}"
             self.topology.register_claim(index, hostname)
             claim = SimClaim(
@@ -503,11 +396,11 @@ class Scheduler:
 
     def _try_claim_new(self, claim: SimClaim, data: PodData, within_limits: np.ndarray | None) -> str | None:
         self.claims.append(claim)
-        self._pool_index[claim.index] = claim.pool_index
+        self.index.opened(claim)
         error = self._try_claim(claim, data)
         if error is not None:
             self.claims.pop()
-            self._order[claim.index] = np.inf
+            self.index.dropped(claim)
             return explain_pool_failure(
                 claim.pool,
                 claim.requirements,
