@@ -158,6 +158,11 @@ def env_of(container: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
 
 
+def mebibytes(quantity: str) -> int:
+    units = {"Mi": 1, "Gi": 1024}
+    return int(quantity[:-2]) * units[quantity[-2:]]
+
+
 # --- rendering ------------------------------------------------------------------------------------
 
 
@@ -232,6 +237,11 @@ def test_overlay_renders_every_piece(rendered: dict[str, list[dict[str, Any]]], 
     assert named(objs, "Service", "bosun-nats-headless")["spec"]["clusterIP"] == "None"
     assert named(objs, "Service", "bosun-nats")["spec"]["ports"][0]["port"] == 4222
     assert [t["metadata"]["name"] for t in nats["spec"]["volumeClaimTemplates"]] == ["data"]
+    [nats_container] = nats["spec"]["template"]["spec"]["containers"]
+    gomemlimit = env_of(nats_container)["GOMEMLIMIT"]
+    assert gomemlimit.endswith("MiB") and int(gomemlimit[:-3]) < mebibytes(
+        nats_container["resources"]["limits"]["memory"]
+    )
     nats_policy = named(objs, "NetworkPolicy", "bosun-nats")["spec"]
     assert nats_policy["podSelector"]["matchLabels"] == nats["spec"]["selector"]["matchLabels"]
     clients = next(rule for rule in nats_policy["ingress"] if rule["ports"] == [{"port": 4222}])
