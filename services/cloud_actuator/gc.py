@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 
 from nats.js import api as js_api
 
-from bosun_common.bus import Bus
+from bosun_common.bus import Bus, dead_letter_undecodable
 from bosun_common.cloud_plans import CloudOutcome, Instance
-from bosun_common.codec import DecodeError, decode
 from bosun_common.karpenter import API_VERSION
 from bosun_common.lease import Lease
 from bosun_common.messages import ObjectState
@@ -83,11 +82,7 @@ async def nodeclaim_names(bus: Bus, *, fetch_timeout: float = 1.0) -> set[str]:
                 ) from None
             for msg in msgs:
                 remaining = msg.metadata.num_pending if msg.metadata else remaining - 1
-                try:
-                    _, message = decode(msg.data)
-                except DecodeError as exc:
-                    log.warning("gc: undecodable NodeClaim state on %s: %s", msg.subject, exc.reason)
-                    continue
+                message = await dead_letter_undecodable(bus, msg)
                 if isinstance(message, ObjectState) and message.kind == "NodeClaim":
                     names[message.name] = not message.deleted
     finally:

@@ -79,6 +79,33 @@ class Delivery:
 Handler = Callable[[Message, Delivery], Awaitable[None]]
 
 
+def dead_letter_id(msg: Msg) -> str | None:
+    """One dead letter per stored message, however many consumers or replicas refuse it."""
+    if msg.metadata is None:
+        return None
+    return f"dl:{msg.metadata.stream}:{msg.metadata.sequence.stream}"
+
+
+async def dead_letter_undecodable(bus: Bus, msg: Msg) -> Message | None:
+    """Decode a message read without acks (ordered consumers); dead-letter it if it cannot be."""
+    try:
+        return decode(msg.data)[1]
+    except DecodeError as exc:
+        stream = msg.metadata.stream if msg.metadata else None
+        try:
+            await bus.dead_letter(
+                msg.subject,
+                msg.data,
+                exc.reason,
+                headers=dict(msg.headers or {}),
+                stream=stream,
+                msg_id=dead_letter_id(msg),
+            )
+        except Exception as publish_error:  # the bus is down; the message stays in its stream
+            log.warning("could not dead-letter %s: %s", msg.subject, publish_error)
+        return None
+
+
 def backoff_delay(num_delivered: int, base: float = 0.5, cap: float = 30.0) -> float:
     """Exponential backoff for redeliveries: 0.5 s, 1 s, 2 s, ... capped."""
     return float(min(cap, base * (2 ** max(0, num_delivered - 1))))
@@ -218,7 +245,10 @@ class Bus:
         headers: dict[str, str] | None = None,
         stream: str | None = None,
         consumer: str | None = None,
+        msg_id: str | None = None,
     ) -> None:
+        """Publish a DeadLetter with the reason. `msg_id` (e.g. from the stream sequence) makes
+        replicas that all saw the same bad message record it once."""
         letter = DeadLetter(
             subject=subject,
             stream=stream,
@@ -229,7 +259,7 @@ class Bus:
         )
         metrics.DEAD_LETTERS.labels(self.service, stream or "", reason.split(":")[0][:40]).inc()
         log.warning("dead-lettered a message from %s: %s", subject, reason)
-        await self.publish(dead_letter_subject(subject), letter, key=subject)
+        await self.publish(dead_letter_subject(subject), letter, key=subject, msg_id=msg_id)
 
     # -- consuming ------------------------------------------------------------
 
@@ -379,6 +409,12 @@ class Consumer:
 
     async def _dead_letter(self, msg: Msg, headers: dict[str, str], reason: str) -> None:
         await self.bus.dead_letter(
-            msg.subject, msg.data, reason, headers=headers, stream=self.stream, consumer=self.durable
+            msg.subject,
+            msg.data,
+            reason,
+            headers=headers,
+            stream=self.stream,
+            consumer=self.durable,
+            msg_id=dead_letter_id(msg),
         )
         await msg.term()

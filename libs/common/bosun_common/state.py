@@ -19,8 +19,7 @@ from nats.js import api as js_api
 from opentelemetry import context as otel_context
 
 from bosun_common import telemetry
-from bosun_common.bus import Bus
-from bosun_common.codec import DecodeError, decode
+from bosun_common.bus import Bus, dead_letter_undecodable
 from bosun_common.messages import ObjectState
 from bosun_common.streams import state_subject_filter
 
@@ -59,11 +58,7 @@ class StateFollower:
         synced = self._synced.setdefault(kind, asyncio.Event())
 
         async def on_message(msg: Msg) -> None:
-            try:
-                _, message = decode(msg.data)
-            except DecodeError as exc:
-                log.warning("skipping an undecodable STATE message on %s: %s", msg.subject, exc.reason)
-                message = None
+            message = await dead_letter_undecodable(self.bus, msg)
             if isinstance(message, ObjectState):
                 trace = telemetry.extract_context(dict(msg.headers or {}))
                 try:

@@ -29,12 +29,13 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from bosun_common import telemetry
-from bosun_common.codec import DecodeError, decode
+from bosun_common.bus import dead_letter_undecodable
 from bosun_common.kube_plans import ApplyObject, ApplyStatus, KubePlan, ObjectRef
-from bosun_common.messages import KubePlanMessage, ObjectState, Outcome
+from bosun_common.messages import KubePlanMessage, Outcome
 from bosun_common.metrics import PLANS_PUBLISHED
 from bosun_common.service import ServiceContext, run_service
-from bosun_common.streams import WATCHES, k8s_plan_subject, state_subject_filter
+from bosun_common.state import StateFollower
+from bosun_common.streams import WATCHES, k8s_plan_subject
 from graph_planner.graph import compile_graph
 from graph_planner.graph.model import CompiledGraph, CompileResult
 from graph_planner.graph.status import rgd_status
@@ -76,46 +77,24 @@ class GraphPlanner:
     dirty: dict[tuple[Kind, str], Dirty] = field(default_factory=dict)
     dirty_rgds: set[str] = field(default_factory=set)
     published: dict[str, tuple[str, float]] = field(default_factory=dict)
-    subscriptions: list[Any] = field(default_factory=list)
+    follower: StateFollower = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.follower = StateFollower(self.ctx.bus, self.on_change)
 
     # -- following STATE --------------------------------------------------------
 
     async def follow(self, kind: Kind) -> None:
-        if kind in self.followed:
-            return
-        self.followed.add(kind)
-        if kind not in (RGD, CRD):
+        if kind not in (RGD, CRD) and kind not in self.followed:
             watches = await self.ctx.bus.ensure_bucket(WATCHES)
             await watches.put(f"{kind[0]}/{kind[1]}", json.dumps({"requestedBy": NAME}).encode())
+        self.followed.add(kind)
+        await self.follower.follow(kind)
 
-        async def on_message(msg: Msg) -> None:
-            try:
-                self.on_state(kind, msg)
-            except Exception:
-                log.exception("graph-planner: failed to handle %s", msg.subject)
-
-        sub = await self.ctx.bus.js.subscribe(
-            state_subject_filter(*kind),
-            stream="STATE",
-            cb=on_message,
-            ordered_consumer=True,
-            deliver_policy=js_api.DeliverPolicy.ALL,
-            idle_heartbeat=5.0,
-        )
-        self.subscriptions.append(sub)
-
-    def on_state(self, kind: Kind, msg: Msg) -> None:
-        try:
-            _, message = decode(msg.data)
-        except DecodeError as exc:
-            log.warning("skipping an undecodable STATE message on %s: %s", msg.subject, exc.reason)
-            return
-        if not isinstance(message, ObjectState):
-            return
-        name = f"{message.namespace}/{message.name}" if message.namespace else message.name
-        obj = None if message.deleted else message.object
+    def on_change(
+        self, kind: Kind, name: str, obj: dict[str, Any] | None, trace: otel_context.Context | None = None
+    ) -> None:
         previous = self.view.put(kind, name, obj)
-        trace = telemetry.extract_context(dict(msg.headers or {}))
         if kind == RGD:
             self.dirty_rgds.add(name)
         elif kind == CRD:
@@ -327,10 +306,7 @@ async def body(ctx: ServiceContext) -> None:
     keeper = asyncio.create_task(membership.keep(ctx.stop))
 
     async def on_outcome(msg: Msg) -> None:
-        try:
-            _, message = decode(msg.data)
-        except DecodeError:
-            return
+        message = await dead_letter_undecodable(ctx.bus, msg)
         if isinstance(message, Outcome):
             planner.on_outcome(message)
 
@@ -348,11 +324,11 @@ async def body(ctx: ServiceContext) -> None:
     finally:
         loop.cancel()
         await asyncio.gather(loop, return_exceptions=True)
-        for sub in [outcomes, *planner.subscriptions]:
-            try:
-                await sub.unsubscribe()
-            except Exception as exc:
-                log.info("unsubscribe: %s", exc)
+        await planner.follower.close()
+        try:
+            await outcomes.unsubscribe()
+        except Exception as exc:
+            log.info("unsubscribe: %s", exc)
         await asyncio.gather(keeper, return_exceptions=True)
 
 

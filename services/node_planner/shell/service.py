@@ -19,9 +19,9 @@ from nats.js import api as js_api
 from opentelemetry import context as otel_context
 
 from bosun_common import telemetry
+from bosun_common.bus import dead_letter_undecodable
 from bosun_common.catalog import Catalog
 from bosun_common.cloud_plans import CloudOutcome
-from bosun_common.codec import DecodeError, decode
 from bosun_common.messages import KubePlanMessage
 from bosun_common.service import ServiceContext, run_service
 from bosun_common.state import Kind, StateFollower
@@ -63,10 +63,7 @@ async def body(ctx: ServiceContext) -> None:
         await follower.follow(kind)
 
     async def on_outcome(msg: Msg) -> None:
-        try:
-            _, message = decode(msg.data)
-        except DecodeError:
-            return
+        message = await dead_letter_undecodable(ctx.bus, msg)
         if isinstance(message, CloudOutcome):
             planner.on_cloud_outcome(message)
 
