@@ -113,6 +113,8 @@ class PoolTypes:
         cached = self._offer_masks.get(cache_key)
         if cached is not None:
             return cached
+        if self.size == 0:
+            return np.full(0, np.inf)
         zones = [i for i, z in enumerate(self.zones) if zone is None or zone.has(z)]
         kinds = [
             i for i, c in enumerate(self.capacity_types) if capacity_type is None or capacity_type.has(c)

@@ -392,7 +392,7 @@ class Scheduler:
                 remaining[:-1] -= pool.capacity[claim.options].max(axis=0)
                 remaining[-1] -= 1000
             return None
-        return "; ".join(reasons) or "no nodepool"
+        return "; ".join(reasons) or "no NodePool to launch a node from"
 
     def _try_claim_new(self, claim: SimClaim, data: PodData, within_limits: np.ndarray | None) -> str | None:
         self.claims.append(claim)

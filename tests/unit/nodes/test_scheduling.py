@@ -545,3 +545,16 @@ def test_solve_times_out_and_keeps_partial_results() -> None:
     placed = [p.key for c in result.new_claims for p in c.pods]
     assert len(placed) == 3 and len(result.unschedulable) == 2
     assert all("timed out" in reason for reason in result.unschedulable.values())
+
+
+def test_nodepool_matching_no_instance_type_and_no_nodepool_at_all() -> None:
+    pools = [
+        nodepool(
+            requirements=[{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["nope"]}]
+        )
+    ]
+    assert (
+        "no instance type in the catalog is compatible" in solve([pod("p")], pools).unschedulable["default/p"]
+    )
+    nothing = Scheduler([], ladder(), pending_pods=[pod("p")]).solve([pod("p")])
+    assert nothing.unschedulable["default/p"] == "no NodePool to launch a node from"
