@@ -117,3 +117,65 @@ def test_same_input_same_output(specs: list[dict[str, Any]]) -> None:
         )
 
     assert outcome(schedule(specs)[1]) == outcome(schedule(list(reversed(specs)))[1])
+
+
+@st.composite
+def clusters(draw: st.DrawFn) -> tuple[list[Any], list[Pod]]:
+    from tests.unit.nodes.builders import node
+
+    sizes = {"small": ("2", "4Gi"), "medium": ("4", "8Gi"), "large": ("8", "16Gi"), "xlarge": ("16", "32Gi")}
+    nodes, pods = [], []
+    for i in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(sorted(sizes)))
+        cpu, memory = sizes[kind]
+        nodes.append(
+            node(
+                f"n{i}",
+                instance=kind,
+                cpu=cpu,
+                memory=memory,
+                zone=draw(st.sampled_from(["zone-a", "zone-b"])),
+                annotations={"karpenter.sh/do-not-disrupt": "true"} if draw(st.booleans()) and i == 0 else {},
+            )
+        )
+        free = int(cpu) * 1000
+        for j in range(draw(st.integers(0, 4))):
+            request = draw(st.sampled_from([250, 500, 1000, 1500]))
+            if request > free:
+                break
+            free -= request
+            pods.append(pod(f"p{i}-{j}", f"{request}m", "256Mi", node=f"n{i}"))
+    return nodes, pods
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters(), st.sampled_from([0.0, 20.0]))
+def test_disruption_commands_save_money_and_keep_every_pod(
+    cluster_spec: tuple[list[Any], list[Pod]], threshold: float
+) -> None:
+    from datetime import UTC, datetime
+
+    from node_planner.disruption.engine import DisruptionOptions, disrupt
+    from node_planner.disruption.simulation import Cluster, simulate
+
+    nodes, pods = cluster_spec
+    cluster = Cluster(
+        [nodepool(disruption={"budgets": [{"nodes": "100%"}]})], nodes, pods, list(CATALOG.values())
+    )
+    now = datetime(2026, 1, 10, tzinfo=UTC)
+    result = disrupt(cluster, [], now, DisruptionOptions(min_price_improvement_percent=threshold))
+    again = disrupt(cluster, [], now, DisruptionOptions(min_price_improvement_percent=threshold))
+    assert [(c.method, [x.name for x in c.candidates]) for c in result.commands] == [
+        (c.method, [x.name for x in c.candidates]) for c in again.commands
+    ]
+    for command in result.commands:
+        assert all(c.blocked is None for c in command.candidates)
+        assert not any(c.node.do_not_disrupt() for c in command.candidates)
+        if command.method.endswith("consolidation"):
+            assert len(command.replacements) <= 1
+            assert command.savings() > 0
+            if command.replacements:
+                total = sum(c.price for c in command.candidates)
+                assert command.replacements[0].launch.price <= total * (1 - threshold / 100) + 1e-9
+            replacements, error = simulate(cluster, command.candidates)
+            assert error is None and len(replacements) == len(command.replacements)
