@@ -57,6 +57,7 @@ class Candidate:
     disruption_cost: float
     consolidatable: bool
     blocked: str | None = None  # why it may not be disrupted gracefully
+    price_known: bool = True  # False when the instance type or offering is not in the catalog
 
     @property
     def name(self) -> str:
@@ -124,14 +125,6 @@ def build_candidates(
                     blocked = f"pod {pod.key} is blocked by PDB {pdb.namespace}/{pdb.name}"
                     break
         price = node_price(node, catalog)
-        if price is None:
-            why_not[node.name] = (
-                "its instance type or offering is not in the catalog, so its price is unknown"
-            )
-            if blocked is None:
-                price = math.inf
-            else:
-                continue
         created = parse_time(node.creation) or now
         expire = pool.spec.template.spec.expire_after_seconds()
         remaining = 1.0 if not expire else max(0.0, 1.0 - (now - created).total_seconds() / expire)
@@ -144,13 +137,14 @@ def build_candidates(
                 node,
                 pool,
                 movable,
-                price,
+                price if price is not None else 0.0,
                 node.labels.get(LABEL_INSTANCE_TYPE, ""),
                 node.labels.get(LABEL_CAPACITY_TYPE, ""),
                 node.labels.get(LABEL_ZONE, ""),
                 cost,
                 consolidatable,
                 blocked,
+                price is not None,
             )
         )
         if blocked:

@@ -45,6 +45,8 @@ class DisruptionResult:
 def drift_reason(candidate: Candidate, cluster: Cluster) -> str | None:
     """Why a node has drifted from its NodePool, or None."""
     node, pool = candidate.node, candidate.nodepool
+    if node.name in cluster.provider_drift:
+        return f"the cloud provider reports drift: {cluster.provider_drift[node.name]}"
     recorded = node.annotations.get(ANNOTATION_NODEPOOL_HASH)
     version = node.annotations.get(ANNOTATION_NODEPOOL_HASH_VERSION, NODEPOOL_HASH_VERSION)
     if recorded is not None and version == NODEPOOL_HASH_VERSION and recorded != pool.hash():
@@ -167,6 +169,10 @@ def _consolidatable(candidates: list[Candidate], skipped: dict[str, str]) -> lis
         policy = c.nodepool.spec.disruption.consolidationPolicy
         if policy != "WhenEmptyOrUnderutilized":
             skipped.setdefault(c.name, f"NodePool {c.nodepool.name} consolidates only when empty")
+        elif not c.price_known:
+            skipped.setdefault(
+                c.name, "its instance type or offering is not in the catalog, so its price is unknown"
+            )
         elif not c.consolidatable:
             skipped.setdefault(
                 c.name,

@@ -32,6 +32,9 @@ class Cluster:
     pods: list[Pod]
     catalog: list[InstanceType]
     daemon_pods: list[Pod] = field(default_factory=list)
+    provider_drift: dict[str, str] = field(
+        default_factory=dict
+    )  # node -> why the cloud provider says it drifted
 
 
 @dataclass

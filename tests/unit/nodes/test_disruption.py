@@ -290,3 +290,27 @@ def test_revalidation_after_the_delay() -> None:
     [emptiness] = disrupt(empty, [], NOW).commands
     now_busy = Cluster([nodepool()], [node("e")], [pod("x", "1", node="e")], ladder())
     assert revalidate(emptiness, now_busy, [], NOW) == "e now run pods"
+
+
+def test_provider_drift_and_unknown_prices() -> None:
+    cluster = Cluster(
+        [nodepool()],
+        [node("n1"), node("n2")],
+        [pod("a", "7", node="n1"), pod("b", "7", node="n2")],
+        ladder(),
+        provider_drift={"n1": "AMI changed"},
+    )
+    result = disrupt(cluster, [], NOW)
+    assert summary(result) == [("drift", "replace", ["n1"], ["large"])]
+    assert result.commands[0].explanation == "the cloud provider reports drift: AMI changed"
+    # a node whose type left the catalog has drifted; while drift is out of budget it is not consolidated either
+    frozen = [nodepool(disruption={"budgets": [{"nodes": "0", "reasons": ["Drifted"]}, {"nodes": "100%"}]})]
+    mystery = Cluster(
+        frozen,
+        [node("mystery", instance="not-in-catalog"), node("n2")],
+        [pod("b", "1", node="mystery"), pod("c", "7", node="n2")],
+        ladder(),
+    )
+    outcome = disrupt(mystery, [], NOW)
+    assert all(c.name != "mystery" for command in outcome.commands for c in command.candidates)
+    assert "price is unknown" in outcome.skipped["mystery"] or "Drifted budget" in outcome.skipped["mystery"]
