@@ -240,7 +240,7 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows)
 
 
-def simulation_table(data: dict[str, Any]) -> str:
+def simulation_table(data: dict[str, Any], relaxed: dict[str, list[str]] | None = None) -> str:
     out = []
     if data["nodeclaims"]:
         rows = [["NODEPOOL", "INSTANCE TYPE", "ZONE", "CAPACITY", "$/H", "PODS", "OPTIONS"]]
@@ -262,6 +262,11 @@ def simulation_table(data: dict[str, Any]) -> str:
         out.append(
             _table([["EXISTING NODE", "PODS"]] + [[n, str(len(p))] for n, p in data["existing"].items()])
         )
+    if relaxed:
+        rows = [["POD", "PREFERENCES RELAXED"]] + [
+            [pod, "; ".join(what)] for pod, what in sorted(relaxed.items())
+        ]
+        out.append(_table(rows))
     if data["unschedulable"]:
         out.append(
             _table(
@@ -276,11 +281,12 @@ def simulate_command(args: argparse.Namespace) -> int:
     try:
         catalog = resolve_catalog(args.catalog)
         inputs = load_inputs([*args.nodepool, *args.pods, *(args.nodes or [])], catalog)
-        data = simulation_json(run_simulation(inputs, catalog, args.karpenter_exact))
+        result = run_simulation(inputs, catalog, args.karpenter_exact)
+        data = simulation_json(result)
     except (InputError, OSError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(data, indent=2) if args.output == "json" else simulation_table(data))
+    print(json.dumps(data, indent=2) if args.output == "json" else simulation_table(data, result.relaxed))
     return 0 if not data["unschedulable"] else 1
 
 

@@ -200,3 +200,18 @@ def test_simulate_karpenter_exact(capsys: pytest.CaptureFixture[str]) -> None:
         "json",
     )
     assert code == 1 and len(json.loads(out)["nodeclaims"]) == 4
+
+
+def test_simulate_table_lists_relaxed_preferences(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    picky = tmp_path / "picky.yaml"
+    picky.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: picky}\nspec:\n  affinity:\n    nodeAffinity:\n"
+        "      preferredDuringSchedulingIgnoredDuringExecution:\n        - weight: 5\n"
+        "          preference: {matchExpressions: [{key: topology.kubernetes.io/zone, operator: In, values: [mars-1]}]}\n"
+        "  containers: [{name: c, resources: {requests: {cpu: 500m}}}]\n"
+    )
+    code, out = run_cli(
+        capsys, "nodes", "simulate", "--nodepool", str(FIXTURES / "nodepool.yaml"), "--pods", str(picky)
+    )
+    assert code == 0
+    assert "PREFERENCES RELAXED" in out and "In [mars-1] (weight 5)" in out
