@@ -11,6 +11,7 @@ of the files. The JSON output shape is a contract; the table is for people.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Iterable
@@ -27,7 +28,7 @@ from bosun_common.catalog import (
     load_catalog,
     parse_resource_list,
 )
-from bosun_common.karpenter import NodePool, parse_nodeclaim, parse_nodepool
+from bosun_common.karpenter import TAINT_DISRUPTED, NodePool, parse_nodeclaim, parse_nodepool
 from cloud_actuator.catalogs import BUILTIN_CATALOGS, builtin_catalog
 from node_planner.disruption.candidates import parse_time
 from node_planner.disruption.engine import DisruptionOptions, disrupt, expiration
@@ -213,8 +214,14 @@ def simulation_json(result: SchedulingResult) -> dict[str, Any]:
 def run_simulation(inputs: Inputs, catalog: Catalog, karpenter_exact: bool = False) -> SchedulingResult:
     if not inputs.nodepools:
         raise InputError("no NodePool given (--nodepool)")
-    pending = [p for p in inputs.pods if not p.node_name and not p.is_daemon() and not p.is_terminal()]
-    bound = [p for p in inputs.pods if p.node_name]
+    leaving = {n.name for n in inputs.nodes if n.deleting or any(t.key == TAINT_DISRUPTED for t in n.taints)}
+    # like Karpenter, pods on nodes being deleted or disrupted need a place too
+    pending = [
+        dataclasses.replace(p, node_name="") if p.node_name in leaving else p
+        for p in inputs.pods
+        if (not p.node_name or p.node_name in leaving) and not p.is_daemon() and not p.is_terminal()
+    ]
+    bound = [p for p in inputs.pods if p.node_name and p.node_name not in leaving]
     usage: dict[str, dict[str, int]] = {}
     for node in inputs.nodes:
         if node.nodepool:

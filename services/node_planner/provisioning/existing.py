@@ -1,7 +1,8 @@
 """What already exists: the existing nodes (and in-flight NodeClaims) as capacity, and the topology domains.
 
 Existing nodes come first in placement, initialized ones before the others,
-then by name; cordoned and deleting nodes take nothing. A node that is not
+then by name; cordoned, deleting and disrupted (`karpenter.sh/disrupted`)
+nodes take nothing. A node that is not
 initialized yet ignores the taints every new node starts with. Topology
 domains come from the NodePools' requirements crossed with their instance
 types and offerings, plus the labels of existing nodes.
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bosun_common.catalog import LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_ZONE
+from bosun_common.karpenter import TAINT_DISRUPTED
 from node_planner.provisioning.claims import SimNode
 from node_planner.provisioning.instance_types import PoolTypes, ResourceIndex
 from node_planner.scheduling.objects import Node, Pod
@@ -52,7 +54,7 @@ def existing_capacity(
             by_node.setdefault(pod.node_name, []).append(pod)
     result = []
     for node in sorted(nodes, key=lambda n: (not n.initialized, n.name)):
-        if node.deleting or node.unschedulable:
+        if node.deleting or node.unschedulable or any(t.key == TAINT_DISRUPTED for t in node.taints):
             continue
         pods = by_node.get(node.name, [])
         used = resources.vector({})

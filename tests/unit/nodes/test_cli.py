@@ -215,3 +215,29 @@ def test_simulate_table_lists_relaxed_preferences(tmp_path: Path, capsys: pytest
     )
     assert code == 0
     assert "PREFERENCES RELAXED" in out and "In [mars-1] (weight 5)" in out
+
+
+def test_pods_on_a_disrupted_node_are_rescheduled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    disrupted = NODES.replace("  name: big-node\n", "  name: big-node\n").replace(
+        "    kubernetes.io/os: linux\n---",
+        "    kubernetes.io/os: linux\nspec:\n  taints: [{key: karpenter.sh/disrupted, effect: NoSchedule}]\n---",
+        1,
+    )
+    (tmp_path / "nodes.yaml").write_text(disrupted)
+    (tmp_path / "pods.yaml").write_text(BOUND_PODS)
+    code, out = run_cli(
+        capsys,
+        "nodes",
+        "simulate",
+        "--nodepool",
+        str(FIXTURES / "nodepool.yaml"),
+        "--pods",
+        str(tmp_path / "pods.yaml"),
+        "--nodes",
+        str(tmp_path / "nodes.yaml"),
+        "-o",
+        "json",
+    )
+    data = json.loads(out)
+    assert code == 0 and data["existing"] == {}
+    assert data["nodeclaims"][0]["pods"] == ["shop/small"]
