@@ -57,19 +57,22 @@ def pod_specs(draw: st.DrawFn) -> list[dict[str, Any]]:
     return specs
 
 
-def schedule(specs: list[dict[str, Any]]) -> tuple[list[Pod], SchedulingResult]:
+def schedule(specs: list[dict[str, Any]], improve_packing: bool = True) -> tuple[list[Pod], SchedulingResult]:
     pods = [pod(**spec) for spec in specs]
     pools = [
         nodepool("general"),
         nodepool("dedicated", weight=10, taints=[{"key": "dedicated", "effect": "NoSchedule"}]),
     ]
-    return pods, Scheduler(pools, list(CATALOG.values()), pending_pods=pods).solve(pods)
+    scheduler = Scheduler(pools, list(CATALOG.values()), pending_pods=pods, improve_packing=improve_packing)
+    return pods, scheduler.solve(pods)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pod_specs())
-def test_no_overcommit_and_every_placement_satisfies_its_constraints(specs: list[dict[str, Any]]) -> None:
-    pods, result = schedule(specs)
+@given(pod_specs(), st.booleans())
+def test_no_overcommit_and_every_placement_satisfies_its_constraints(
+    specs: list[dict[str, Any]], repack: bool
+) -> None:
+    pods, result = schedule(specs, improve_packing=repack)
     placed = [p.key for claim in result.new_claims for p in claim.pods]
     assert len(placed) == len(set(placed))
     assert sorted(placed + list(result.unschedulable)) == sorted(p.key for p in pods)
