@@ -558,3 +558,18 @@ def test_nodepool_matching_no_instance_type_and_no_nodepool_at_all() -> None:
     )
     nothing = Scheduler([], ladder(), pending_pods=[pod("p")]).solve([pod("p")])
     assert nothing.unschedulable["default/p"] == "no NodePool to launch a node from"
+
+
+def test_aws_catalog_gpu_pods_get_gpu_nodes_and_others_do_not() -> None:
+    from cloud_actuator.catalogs import builtin_catalog
+
+    catalog = builtin_catalog("aws").instanceTypes
+    gpu_pod = pod("train", "3", "12Gi")
+    gpu_pod.requests["nvidia.com/gpu"] = 1000
+    plain = pod("web", "1", "2Gi")
+    result = solve([gpu_pod, plain], types=catalog)
+    by_pod = {p.name: c for c in result.new_claims for p in c.pods}
+    assert not result.unschedulable
+    assert by_pod["train"].launch.instance_type.split(".")[0] in {"g4dn", "g5", "g6"}
+    assert by_pod["web"].launch.instance_type.split(".")[0] not in {"g4dn", "g5", "g6"}
+    assert by_pod["web"].launch.capacity_type == "spot"  # allowed and available
