@@ -240,6 +240,24 @@ def run_preferences(count: int = 4000) -> tuple[float, int, float, int]:
     return count / elapsed, len(result.new_claims), result.total_price(), len(result.unschedulable)
 
 
+def run_memory(size: int) -> float:
+    """Peak Python heap (MiB, tracemalloc) while solving `size` pods, inputs included; not timed."""
+    import tracemalloc
+
+    tracemalloc.start()
+    pods = diverse_pods(size)
+    Scheduler(
+        [benchmark_nodepool(huge_limits=True)],
+        benchmark_instance_types(),
+        pending_pods=pods,
+        timeout_seconds=3600,
+        improve_packing=False,
+    ).solve(pods)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 2**20
+
+
 def run_throughput(size: int, improve_packing: bool = False) -> tuple[float, int, float, int]:
     """(pods/s, nodes, $/h, unschedulable) for one size; `improve_packing` adds Bosun's re-packing pass."""
     types = benchmark_instance_types()
@@ -407,6 +425,10 @@ def run() -> list[str]:
         )
     rate, nodes, price, unschedulable = run_preferences()
     lines.append(f"| 4000 with preferences | {rate:,.0f} | {nodes} | {price:,.2f} | {unschedulable} | | | |")
+    lines.append("")
+    lines.append(
+        f"Peak Python heap solving {max(sizes):,} pods (tracemalloc, inputs included): {run_memory(max(sizes)):,.0f} MiB"
+    )
     lines += [
         "",
         "| scenario | pods | Karpenter-exact $/h | ratio | Bosun $/h | Bosun nodes | ratio | optimal $/h |",
