@@ -18,9 +18,10 @@ anti-affinity. CPU from {100,250,500,1000,1500}m and memory from
 `BOSUN_BENCH_SIZES` (comma separated) picks the sizes; the default is
 100,1000,5000,20000.
 
-Throughput is reported twice: Karpenter-exact (`improve_packing=False`, the
-figure to compare with Karpenter's) and Bosun's default, which adds the
-re-packing pass.
+Throughput is reported twice: Karpenter-exact (`improve_packing=False,
+reachable_domains_only=False`, the figure to compare with Karpenter's) and
+Bosun's default, which adds the re-packing pass and counts only reachable
+spread domains.
 
 Packing quality: small scenarios (at most 60 pods, one NodePool, one zone,
 on-demand; mixed CPU- and memory-heavy pods, some with hostname
@@ -233,6 +234,7 @@ def run_preferences(count: int = 4000) -> tuple[float, int, float, int]:
         pending_pods=pods,
         timeout_seconds=3600,
         improve_packing=False,
+        reachable_domains_only=False,
     )
     start = time.perf_counter()
     result = scheduler.solve(pods)
@@ -252,6 +254,7 @@ def run_memory(size: int) -> float:
         pending_pods=pods,
         timeout_seconds=3600,
         improve_packing=False,
+        reachable_domains_only=False,
     ).solve(pods)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -264,7 +267,12 @@ def run_throughput(size: int, improve_packing: bool = False) -> tuple[float, int
     nodepool = benchmark_nodepool(huge_limits=True)
     pods = diverse_pods(size)
     scheduler = Scheduler(
-        [nodepool], types, pending_pods=pods, timeout_seconds=3600, improve_packing=improve_packing
+        [nodepool],
+        types,
+        pending_pods=pods,
+        timeout_seconds=3600,
+        improve_packing=improve_packing,
+        reachable_domains_only=improve_packing,
     )
     start = time.perf_counter()
     result = scheduler.solve(pods)
@@ -401,7 +409,9 @@ def run_quality(
     """(Karpenter-exact $/h, Bosun $/h, Bosun nodes, optimal $/h, proven optimal)."""
     pods = quality_pods(seed, count, memory_share, anti)
     types = quality_catalog()
-    exact = Scheduler([benchmark_nodepool()], types, pending_pods=pods, improve_packing=False).solve(pods)
+    exact = Scheduler(
+        [benchmark_nodepool()], types, pending_pods=pods, improve_packing=False, reachable_domains_only=False
+    ).solve(pods)
     result = Scheduler([benchmark_nodepool()], types, pending_pods=pods).solve(pods)
     if result.unschedulable or exact.unschedulable:
         raise RuntimeError(f"quality scenario left pods unscheduled: {result.unschedulable}")

@@ -238,6 +238,7 @@ def run_simulation(inputs: Inputs, catalog: Catalog, karpenter_exact: bool = Fal
         pending,
         pool_usage=usage,
         improve_packing=not karpenter_exact,
+        reachable_domains_only=not karpenter_exact,
     )
     return scheduler.solve(pending)
 
@@ -392,7 +393,7 @@ def register(subparsers: Any) -> None:
     simulate.add_argument(
         "--karpenter-exact",
         action="store_true",
-        help="decide exactly as Karpenter would (no re-packing of NodeClaims onto cheaper nodes)",
+        help="decide exactly as Karpenter would (no re-packing onto cheaper nodes; spread counts every NodePool's zones)",
     )
     simulate.add_argument("-o", "--output", choices=("json", "table"), default="table")
     simulate.set_defaults(handler=simulate_command)

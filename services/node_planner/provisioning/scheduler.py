@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bosun_common.catalog import LABEL_CAPACITY_TYPE, LABEL_ZONE, InstanceType
+from bosun_common.catalog import LABEL_CAPACITY_TYPE, LABEL_HOSTNAME, LABEL_ZONE, InstanceType
 from bosun_common.karpenter import WELL_KNOWN_LABELS, NodePool
 from node_planner.provisioning.claim_index import ClaimIndex
 from node_planner.provisioning.claims import NewNodeClaim, SimClaim, SimNode, finalize, min_values_error
@@ -41,7 +41,7 @@ from node_planner.provisioning.preferences import relax
 from node_planner.provisioning.reasons import explain_pool_failure
 from node_planner.provisioning.topology import Topology, TopologyGroup
 from node_planner.scheduling.objects import Node, Pod
-from node_planner.scheduling.requirements import Requirements
+from node_planner.scheduling.requirements import Requirement, Requirements
 from node_planner.scheduling.taints import untolerated_taint
 
 
@@ -55,6 +55,7 @@ class PodData:
     strict: Requirements
     owned: list[TopologyGroup]
     pool_errors: list[str | None]
+    topology_domains: Requirements  # strict, narrowed to the domains the pod can reach (for spread minimums)
 
 
 @dataclass
@@ -87,6 +88,7 @@ class Scheduler:
         pool_usage: dict[str, dict[str, int]] | None = None,
         strict_min_values: bool = True,
         improve_packing: bool = True,
+        reachable_domains_only: bool = True,
         tolerate_prefer_no_schedule: bool = True,
         timeout_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
@@ -95,6 +97,7 @@ class Scheduler:
         self.timeout_seconds = timeout_seconds
         self.strict_min_values = strict_min_values
         self.improve_packing = improve_packing
+        self.reachable_domains_only = reachable_domains_only
         self.tolerate_prefer_no_schedule = tolerate_prefer_no_schedule
         ordered_pools = sorted(nodepools, key=lambda p: (-(p.spec.weight or 0), p.name))
         types_for = (
@@ -129,6 +132,8 @@ class Scheduler:
                     vector[position] = float(value - used.get(name, 0))
             self.remaining.append(vector)
         self.topology = Topology(topology_domains(self.pools, nodes))
+        self.pool_domains = [topology_domains([pool], []) for pool in self.pools]
+        self._reachable_cache: dict[tuple[object, ...], frozenset[str]] = {}
         self.nodes = existing_capacity(nodes, bound_pods, self.resources)
         for pod in pending_pods:
             self.topology.owned_groups(pod)
@@ -157,16 +162,48 @@ class Scheduler:
                 pool_errors.append(f"did not tolerate taint {taint.describe()}")
                 continue
             pool_errors.append(pool.requirements.compatible_error(requirements, self.allow_undefined))
+        owned = self.topology.owned_groups(pod)
+        topology_domains = strict
+        if self.reachable_domains_only:
+            topology_domains = strict.copy()
+            for key in sorted({g.key for g in owned if g.key != LABEL_HOSTNAME}):
+                topology_domains.add(Requirement(key, False, self._reachable(key, strict, pod, pool_errors)))
         data = PodData(
             pod,
             self.resources.vector(pod.requests),
             requirements,
             strict,
-            self.topology.owned_groups(pod),
+            owned,
             pool_errors,
+            topology_domains,
         )
         self._pod_data[pod.uid] = data
         return data
+
+    def _reachable(
+        self, key: str, strict: Requirements, pod: Pod, pool_errors: list[str | None]
+    ) -> frozenset[str]:
+        """Domains of `key` the pod could land in: its compatible NodePools' and its compatible existing nodes'.
+
+        Beyond Karpenter, which counts every NodePool's domains, so that a zone only another
+        NodePool offers holds a spread minimum at zero (karpenter "zonal spread polluted").
+        """
+        cache_key = (key, strict.signature(), tuple(pod.tolerations), tuple(e is None for e in pool_errors))
+        cached = self._reachable_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        domains: set[str] = set()
+        for pool_index, error in enumerate(pool_errors):
+            if error is None:
+                domains |= self.pool_domains[pool_index].get(key, set())
+        for sim in self.nodes:
+            value = sim.node.labels.get(key)
+            tolerated = value is not None and untolerated_taint(sim.taints, pod.tolerations) is None
+            if tolerated and value is not None and sim.requirements.compatible(strict, frozenset()):
+                domains.add(value)
+        result = frozenset(domains)
+        self._reachable_cache[cache_key] = result
+        return result
 
     # -- the loop ---------------------------------------------------------------
     def solve(self, pods: Sequence[Pod]) -> SchedulingResult:
@@ -292,7 +329,9 @@ class Scheduler:
         error = sim.requirements.compatible_error(data.requirements, frozenset())
         if error:
             return error
-        topology = self.topology.add_requirements(pod, data.owned, data.strict, sim.requirements, sim.name)
+        topology = self.topology.add_requirements(
+            pod, data.owned, data.topology_domains, sim.requirements, sim.name
+        )
         if isinstance(topology, str):
             return topology
         sim.free = sim.free - data.requests
@@ -308,7 +347,13 @@ class Scheduler:
             return False
         pool_ok = np.array([e is None for e in data.pool_errors], dtype=np.bool_)
         mask = self.index.candidates(
-            len(self.claims), data.pod, data.requests, data.requirements, data.strict, data.owned, pool_ok
+            len(self.claims),
+            data.pod,
+            data.requests,
+            data.requirements,
+            data.topology_domains,
+            data.owned,
+            pool_ok,
         )
         order = self.index.order[: len(self.claims)]
         while True:
@@ -331,7 +376,9 @@ class Scheduler:
         if error:
             return error
         merged = claim.requirements.merged(data.requirements)
-        narrowed = self.topology.add_requirements(pod, data.owned, data.strict, merged, claim.hostname)
+        narrowed = self.topology.add_requirements(
+            pod, data.owned, data.topology_domains, merged, claim.hostname
+        )
         if isinstance(narrowed, str):
             return narrowed
         pool = claim.pool

@@ -199,9 +199,10 @@ def test_scenario(scenario: Scenario) -> None:
             t.model_copy(update={"labels": {**t.labels, "example.com/size": t.capacity["cpu"]}})
             for t in types
         ]
-    result = Scheduler(scenario.pools, types, pending_pods=scenario.pods, improve_packing=False).solve(
-        scenario.pods
+    scheduler = Scheduler(
+        scenario.pools, types, pending_pods=scenario.pods, improve_packing=False, reachable_domains_only=False
     )
+    result = scheduler.solve(scenario.pods)
     assert sorted((c.launch.instance_type, c.launch.zone) for c in result.new_claims) == sorted(
         scenario.nodes
     )

@@ -573,3 +573,22 @@ def test_aws_catalog_gpu_pods_get_gpu_nodes_and_others_do_not() -> None:
     assert by_pod["train"].launch.instance_type.split(".")[0] in {"g4dn", "g5", "g6"}
     assert by_pod["web"].launch.instance_type.split(".")[0] not in {"g4dn", "g5", "g6"}
     assert by_pod["web"].launch.capacity_type == "spot"  # allowed and available
+
+
+def test_zonal_spread_counts_only_zones_the_pod_can_reach() -> None:
+    pools = [
+        nodepool("ab", requirements=[{"key": ZONE, "operator": "In", "values": ["zone-a", "zone-b"]}]),
+        nodepool("c", requirements=[{"key": ZONE, "operator": "In", "values": ["zone-c"]}]),
+    ]
+    labels = {"app": "web"}
+    pods = [
+        pod(f"w{i}", "1", labels=labels, nodeSelector={"karpenter.sh/nodepool": "ab"}, **spread(ZONE, labels))
+        for i in range(4)
+    ]
+    better = solve(pods, pools)
+    assert not better.unschedulable
+    assert Counter(c.launch.zone for c in better.new_claims for _ in c.pods) == {"zone-a": 2, "zone-b": 2}
+    # Karpenter counts zone-c (only NodePool "c" offers it) at zero, so skew stops the third pod
+    karpenter = solve(pods, pools, reachable_domains_only=False)
+    assert len(karpenter.unschedulable) == 2
+    assert all("unsatisfiable topology spread" in r for r in karpenter.unschedulable.values())
