@@ -592,3 +592,41 @@ def test_zonal_spread_counts_only_zones_the_pod_can_reach() -> None:
     karpenter = solve(pods, pools, reachable_domains_only=False)
     assert len(karpenter.unschedulable) == 2
     assert all("unsatisfiable topology spread" in r for r in karpenter.unschedulable.values())
+
+
+def test_daemonset_overhead_counts_only_on_the_types_it_lands_on() -> None:
+    # tolerates everything, but only runs on arm64: amd64 types carry no overhead from it
+    arm_agent = daemonset_pod(
+        {
+            "metadata": {"name": "arm-agent"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "tolerations": [{"operator": "Exists"}],
+                        "affinity": {
+                            "nodeAffinity": {
+                                "requiredDuringSchedulingIgnoredDuringExecution": {
+                                    "nodeSelectorTerms": [
+                                        {
+                                            "matchExpressions": [
+                                                {
+                                                    "key": "kubernetes.io/arch",
+                                                    "operator": "In",
+                                                    "values": ["arm64"],
+                                                }
+                                            ]
+                                        }
+                                    ]
+                                }
+                            }
+                        },
+                        "containers": [{"name": "a", "resources": {"requests": {"cpu": "1500m"}}}],
+                    }
+                }
+            },
+        }
+    )
+    amd64 = [nodepool(requirements=[{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}])]
+    assert launches(solve([pod("p", "2", "1Gi")], amd64, daemons=[arm_agent])) == [("small", "zone-a")]
+    arm = [nodepool(requirements=[{"key": "kubernetes.io/arch", "operator": "In", "values": ["arm64"]}])]
+    assert "enough cpu" in solve([pod("p", "3", "1Gi")], arm, daemons=[arm_agent]).unschedulable["default/p"]
