@@ -25,10 +25,13 @@ def topology_domains(pools: Sequence[PoolTypes], nodes: Sequence[Node]) -> dict[
     """Every value each label can take on a node of these NodePools, or on an existing node."""
     domains: dict[str, set[str]] = {}
     for pool in pools:
+        values: dict[str, set[str]] = {}
         for it in pool.types:
             for key, value in it.all_labels().items():
-                if pool.requirements.get_or_exists(key).has(value):
-                    domains.setdefault(key, set()).add(value)
+                values.setdefault(key, set()).add(value)
+        for key, seen in values.items():
+            requirement = pool.requirements.get_or_exists(key)
+            domains.setdefault(key, set()).update(v for v in seen if requirement.has(v))
         for zone in pool.zones:
             if pool.requirements.get_or_exists(LABEL_ZONE).has(zone):
                 domains.setdefault(LABEL_ZONE, set()).add(zone)

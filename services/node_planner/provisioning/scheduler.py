@@ -131,8 +131,12 @@ class Scheduler:
                 if position is not None:
                     vector[position] = float(value - used.get(name, 0))
             self.remaining.append(vector)
-        self.topology = Topology(topology_domains(self.pools, nodes))
         self.pool_domains = [topology_domains([pool], []) for pool in self.pools]
+        domains = topology_domains([], nodes)
+        for pool_domains in self.pool_domains:
+            for key, values in pool_domains.items():
+                domains.setdefault(key, set()).update(values)
+        self.topology = Topology(domains)
         self._reachable_cache: dict[tuple[object, ...], frozenset[str]] = {}
         self.nodes = existing_capacity(nodes, bound_pods, self.resources)
         for pod in pending_pods:
