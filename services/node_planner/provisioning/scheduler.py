@@ -75,7 +75,11 @@ def queue_order(pod: Pod) -> tuple[int, int, str, str]:
 
 
 class Scheduler:
-    """One simulation over a snapshot: NodePools, instance types, DaemonSets and existing nodes."""
+    """One simulation over a snapshot: NodePools, instance types, DaemonSets and existing nodes.
+
+    Build one per simulation and call `solve` once: it records placements as it goes. Pass every
+    pod the solve will see as `pending_pods`, so topology groups exist before the first placement.
+    """
 
     def __init__(
         self,
@@ -215,7 +219,6 @@ class Scheduler:
         queue = sorted(pods, key=queue_order)
         last_length: dict[str, int] = {}
         errors: dict[str, str] = {}
-        current: dict[str, Pod] = {p.uid: p for p in queue}
         deadline = self.clock() + self.timeout_seconds
         position = 0
         while position < len(queue):
@@ -237,7 +240,6 @@ class Scheduler:
             relaxed = relax(pod, self.tolerate_prefer_no_schedule)
             if relaxed is not None:
                 new_pod, what = relaxed
-                current[pod.uid] = new_pod
                 self.topology.owned_groups(new_pod)
                 result.relaxed.setdefault(pod.key, []).append(what)
                 queue.append(new_pod)
