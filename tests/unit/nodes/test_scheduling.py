@@ -630,3 +630,23 @@ def test_daemonset_overhead_counts_only_on_the_types_it_lands_on() -> None:
     assert launches(solve([pod("p", "2", "1Gi")], amd64, daemons=[arm_agent])) == [("small", "zone-a")]
     arm = [nodepool(requirements=[{"key": "kubernetes.io/arch", "operator": "In", "values": ["arm64"]}])]
     assert "enough cpu" in solve([pod("p", "3", "1Gi")], arm, daemons=[arm_agent]).unschedulable["default/p"]
+
+
+def test_min_values_on_instance_family() -> None:
+    from cloud_actuator.catalogs import builtin_catalog
+
+    family = "karpenter.k8s.aws/instance-family"
+    pools = [
+        nodepool(
+            requirements=[
+                {"key": family, "operator": "In", "values": ["c6i", "m6i", "r6i", "c7g"], "minValues": 3}
+            ]
+        )
+    ]
+    result = solve([pod("p", "2", "4Gi")], pools, builtin_catalog("aws").instanceTypes)
+    claim = result.new_claims[0]
+    families = {name.split(".")[0] for name in claim.instance_types}
+    assert len(families) >= 3 and families <= {"c6i", "m6i", "r6i", "c7g"}
+    # a pod only r6i can hold (memory) leaves one family: Strict refuses, naming the key
+    big = solve([pod("big", "2", "700Gi")], pools, builtin_catalog("aws").instanceTypes)
+    assert f"minValues requirement not met for {family}" in big.unschedulable["default/big"]
