@@ -4,8 +4,9 @@
 NodeClaims; `bosun nodes consolidate` prints the disruption commands one
 pass would issue. Inputs are the manifests users `kubectl apply` (Pods,
 Deployments/ReplicaSets/StatefulSets/Jobs expanded to pods, NodePools, Nodes,
-NodeClaims, DaemonSets, PodDisruptionBudgets; `List`s are flattened), in any
-of the files. The JSON output shape is a contract; the table is for people.
+NodeClaims, DaemonSets, PodDisruptionBudgets, and PersistentVolumeClaims,
+PersistentVolumes and StorageClasses for volume zones and CSI limits; `List`s
+are flattened), in any of the files. The JSON output shape is a contract; the table is for people.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from node_planner.scheduling.objects import (
     parse_pod,
 )
 from node_planner.scheduling.taints import Taint
+from node_planner.scheduling.volumes import VolumeCatalog, resolve_volumes
 
 WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "Job", "ReplicationController")
 
@@ -63,6 +65,7 @@ class Inputs:
         self.nodeclaims: list[dict[str, Any]] = []
         self.daemon_pods: list[Pod] = []
         self.pdbs: list[PodDisruptionBudget] = []
+        self.volumes = VolumeCatalog()
 
 
 def _documents(paths: Iterable[str]) -> Iterable[tuple[str, dict[str, Any]]]:
@@ -128,6 +131,8 @@ def load_inputs(paths: Iterable[str], catalog: Catalog) -> Inputs:
                 inputs.daemon_pods.append(daemonset_pod(document))
             elif kind == "PodDisruptionBudget":
                 inputs.pdbs.append(parse_pdb(document))
+            elif inputs.volumes.add(document):
+                pass
             else:
                 raise InputError(f"unsupported kind {kind!r}")
         except InputError as exc:
@@ -138,6 +143,7 @@ def load_inputs(paths: Iterable[str], catalog: Catalog) -> Inputs:
             raise InputError(
                 f"{path}: {kind} {(document.get('metadata') or {}).get('name', '')}: {exc}"
             ) from exc
+    inputs.pods = [resolve_volumes(p, inputs.volumes) for p in inputs.pods]
     node_names = {n.name for n in inputs.nodes}
     for document in inputs.nodeclaims:
         claim = parse_nodeclaim(document)

@@ -115,6 +115,9 @@ class Pod:
     preferred_anti_affinity: list[PodAffinityTerm] = field(default_factory=list)
     host_ports: list[HostPort] = field(default_factory=list)
     volumes: dict[str, int] = field(default_factory=dict)  # CSI driver -> volumes
+    claims: list[str] = field(
+        default_factory=list
+    )  # PersistentVolumeClaim names (see `volumes.resolve_volumes`)
     priority: int = 0
     phase: str = "Pending"
     unschedulable: bool = True
@@ -254,6 +257,11 @@ def parse_pod(document: Mapping[str, Any]) -> Pod:
         if port.get("hostPort")
     ]
     volumes: dict[str, int] = {}
+    claims = [
+        str(v["persistentVolumeClaim"]["claimName"])
+        for v in spec.get("volumes") or []
+        if (v.get("persistentVolumeClaim") or {}).get("claimName")
+    ]
     for volume in spec.get("volumes") or []:
         driver = (volume.get("csi") or {}).get("driver")
         if driver:
@@ -296,6 +304,7 @@ def parse_pod(document: Mapping[str, Any]) -> Pod:
         ),
         host_ports=host_ports,
         volumes=volumes,
+        claims=claims,
         priority=int(spec.get("priority") or 0),
         phase=str(status.get("phase") or "Pending"),
         unschedulable=unschedulable,

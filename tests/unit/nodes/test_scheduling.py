@@ -650,3 +650,56 @@ def test_min_values_on_instance_family() -> None:
     # a pod only r6i can hold (memory) leaves one family: Strict refuses, naming the key
     big = solve([pod("big", "2", "700Gi")], pools, builtin_catalog("aws").instanceTypes)
     assert f"minValues requirement not met for {family}" in big.unschedulable["default/big"]
+
+
+def test_persistent_volumes_pin_zones_and_count_against_csi_limits() -> None:
+    from node_planner.scheduling.volumes import VolumeCatalog, resolve_volumes
+
+    volumes = VolumeCatalog()
+    for document in [
+        {
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "bound", "namespace": "default"},
+            "spec": {"storageClassName": "ebs", "volumeName": "pv-1"},
+        },
+        {
+            "kind": "PersistentVolume",
+            "metadata": {"name": "pv-1"},
+            "spec": {
+                "csi": {"driver": "ebs.csi.aws.com"},
+                "nodeAffinity": {
+                    "required": {
+                        "nodeSelectorTerms": [
+                            {"matchExpressions": [{"key": ZONE, "operator": "In", "values": ["zone-b"]}]}
+                        ]
+                    }
+                },
+            },
+        },
+        {
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "fresh", "namespace": "default"},
+            "spec": {"storageClassName": "ebs-c"},
+        },
+        {
+            "kind": "StorageClass",
+            "metadata": {"name": "ebs-c"},
+            "provisioner": "ebs.csi.aws.com",
+            "allowedTopologies": [
+                {"matchLabelExpressions": [{"key": ZONE, "values": ["zone-c"], "operator": "In"}]}
+            ],
+        },
+    ]:
+        assert volumes.add(document)
+    with_bound = resolve_volumes(
+        pod("db", volumes=[{"name": "d", "persistentVolumeClaim": {"claimName": "bound"}}]), volumes
+    )
+    with_fresh = resolve_volumes(
+        pod("new", volumes=[{"name": "d", "persistentVolumeClaim": {"claimName": "fresh"}}]), volumes
+    )
+    assert with_bound.volumes == {"ebs.csi.aws.com": 1}
+    assert launches(solve([with_bound])) == [("small", "zone-b")]
+    assert launches(solve([with_fresh])) == [("small", "zone-c")]
+    limited = node("n1", zone="zone-b", extra_allocatable={"attachable-volumes-csi-ebs.csi.aws.com": "0"})
+    result = solve([with_bound], nodes=[limited])
+    assert not result.existing and launches(result) == [("small", "zone-b")]
