@@ -41,7 +41,10 @@ LABEL_REGISTERED = "karpenter.sh/registered"
 ANNOTATION_DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 ANNOTATION_NODEPOOL_HASH = "karpenter.sh/nodepool-hash"
 ANNOTATION_NODEPOOL_HASH_VERSION = "karpenter.sh/nodepool-hash-version"
-NODEPOOL_HASH_VERSION = "v3"
+# Bosun hashes the template its own way (not Go's hashstructure), so it writes its own version:
+# a node annotated by Karpenter ("v3") is never compared against a Bosun hash and never
+# reported as drifted for that reason alone (Karpenter, too, re-annotates on a version change).
+NODEPOOL_HASH_VERSION = "bosun-v1"
 FINALIZER_TERMINATION = "karpenter.sh/termination"
 TAINT_DISRUPTED = "karpenter.sh/disrupted"
 TAINT_UNREGISTERED = "karpenter.sh/unregistered"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bosun_common.karpenter import Budget, NodePool
+from bosun_common.karpenter import NODEPOOL_HASH_VERSION, Budget, NodePool
 from node_planner.disruption.candidates import budget_active, build_candidates, compute_budgets
 from node_planner.disruption.engine import DisruptionOptions, DisruptionResult, disrupt, expiration
 from node_planner.disruption.simulation import Cluster
@@ -130,11 +130,18 @@ def test_budget_reasons_apply_only_to_their_reason() -> None:
 def test_drift_on_nodepool_hash() -> None:
     pool = nodepool()
     stale = node(
-        "n1", annotations={"karpenter.sh/nodepool-hash": "123", "karpenter.sh/nodepool-hash-version": "v3"}
+        "n1",
+        annotations={
+            "karpenter.sh/nodepool-hash": "123",
+            "karpenter.sh/nodepool-hash-version": NODEPOOL_HASH_VERSION,
+        },
     )
     fresh = node(
         "n2",
-        annotations={"karpenter.sh/nodepool-hash": pool.hash(), "karpenter.sh/nodepool-hash-version": "v3"},
+        annotations={
+            "karpenter.sh/nodepool-hash": pool.hash(),
+            "karpenter.sh/nodepool-hash-version": NODEPOOL_HASH_VERSION,
+        },
     )
     pods = [pod("a", "7", node="n1"), pod("b", "7", node="n2")]
     result = run([stale, fresh], pods, [pool])
@@ -314,3 +321,12 @@ def test_provider_drift_and_unknown_prices() -> None:
     outcome = disrupt(mystery, [], NOW)
     assert all(c.name != "mystery" for command in outcome.commands for c in command.candidates)
     assert "price is unknown" in outcome.skipped["mystery"] or "Drifted budget" in outcome.skipped["mystery"]
+
+
+def test_a_karpenter_hash_is_not_drift() -> None:
+    written_by_karpenter = node(
+        "n1",
+        annotations={"karpenter.sh/nodepool-hash": "6543210", "karpenter.sh/nodepool-hash-version": "v3"},
+    )
+    result = run([written_by_karpenter, node("n2")], [pod("a", "7", node="n1"), pod("b", "7", node="n2")])
+    assert result.commands == []
