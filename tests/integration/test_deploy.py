@@ -63,9 +63,9 @@ from bosun_devstack.kube_cluster import kubectl_binary
 from bosun_devstack.nats_server import nats_server_binary
 from bosun_devstack.procs import Proc, free_port
 from bosun_devstack.procs import wait_until as wait_for_process
+from bosun_devstack.services import ServiceProcess
 from bosun_devstack.stack import LocalStack
 from informer.openapi import schema_key
-from tests.integration.conftest import ServiceProcess
 from tests.integration.test_cluster import kwok_node, wait_for
 from tests.integration.test_k8s_actuator import Plans
 
