@@ -18,9 +18,10 @@
 - Each overlay's nats.conf runs as a real 3-server JetStream cluster (prod:
   mutual TLS for clients and routes), and the services' settings from the
   overlay's ConfigMap connect to it and provision the bus.
-- The informer and the k8s-actuator find the credentials a pod gets (token and
-  CA at /var/run/secrets/..., KUBERNETES_SERVICE_HOST/PORT, no kubeconfig) and
-  act as their service accounts.
+- Every dev Deployment's container runs as its pod would (read-only root,
+  tmpfs /tmp, the manifest's command and environment, no kubeconfig): all five
+  become ready; the informer and the k8s-actuator find the in-cluster
+  credentials a pod gets and act as their service accounts.
 """
 
 from __future__ import annotations
@@ -899,60 +900,83 @@ async def test_the_rendered_nats_config_forms_a_jetstream_cluster_the_services_c
             proc.stop()
 
 
-# --- in-cluster credentials -------------------------------------------------------------------------
+# --- as pods ----------------------------------------------------------------------------------------
 
 
 def can_fake_a_pod() -> str | None:
-    """Why a private mount namespace (to put a token where a pod has it) is not possible, or None."""
+    """Why a private mount namespace (a pod's filesystem: read-only root, tmpfs, token) is impossible, or None."""
     if os.geteuid() != 0:
-        return "needs root, to mount the service-account files at /var/run/secrets in a private namespace"
+        return "needs root, to remount / read-only and mount a pod's files in a private mount namespace"
     if shutil.which("unshare") is None:
         return "needs unshare(1)"
     probe = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, check=False
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", "mount -o remount,bind,ro /"],
+        capture_output=True,
+        check=False,
     )
     return None if probe.returncode == 0 else f"unshare --mount refused: {probe.stderr!r}"
 
 
-def start_as_pod(stack: LocalStack, package: str, account: str, workdir: Path) -> tuple[Proc, int]:
-    """`python -m <package>` the way a pod runs it: no kubeconfig, the API server from
-    KUBERNETES_SERVICE_HOST/PORT, a bound token and the CA at /var/run/secrets/kubernetes.io/serviceaccount
-    (a tmpfs in a private mount namespace, so nothing on the machine changes)."""
-    files = workdir / f"{account}-sa"
-    files.mkdir()
-    token = kubectl(stack, "create", "token", account, "-n", NAMESPACE, "--duration=1h")
-    assert token.returncode == 0, token.stderr
-    (files / "token").write_text(token.stdout.strip())
-    cluster = yaml.safe_load(stack.kubeconfig.read_text())["clusters"][0]["cluster"]
-    (files / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
-    (files / "namespace").write_text(NAMESPACE)
-    server = urllib.parse.urlsplit(cluster["server"])
+def start_as_pod(
+    stack: LocalStack, deployment: dict[str, Any], config: dict[str, str], workdir: Path
+) -> tuple[Proc, int]:
+    """A Deployment's container, run the way its pod runs it, in a private mount namespace (nothing on
+    the machine changes): the root filesystem read-only, a tmpfs on /tmp (the emptyDir), the command
+    and the environment of the rendered manifests (NATS_URL and the port moved to the local stack),
+    no kubeconfig; and only where `automountServiceAccountToken` is true, a bound token and the CA at
+    /var/run/secrets/kubernetes.io/serviceaccount with KUBERNETES_SERVICE_HOST/PORT."""
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"], "the dev overlay mounts only /tmp"
+    name = container["name"]
     port = free_port()
-    secrets = "/var/run/secrets/kubernetes.io/serviceaccount"
-    script = (
-        f"mount -t tmpfs -o size=1m tmpfs /run && mkdir -p {secrets} && cp {files}/* {secrets}/ "
-        f"&& unset KUBECONFIG && exec {sys.executable} -m {package}"
-    )
-    pod_env = {
-        "KUBERNETES_SERVICE_HOST": str(server.hostname),
-        "KUBERNETES_SERVICE_PORT": str(server.port),
+    cluster = yaml.safe_load(stack.kubeconfig.read_text())["clusters"][0]["cluster"]
+    server = urllib.parse.urlsplit(cluster["server"])
+    env = {
+        **config,
+        **{e["name"]: e["value"] for e in container.get("env", []) if "value" in e},
+        "BOSUN_REPLICA_ID": f"{name}-pod",  # the manifest's fieldRef: the pod's name
         "NATS_URL": stack.nats_url,
         "BOSUN_HTTP_PORT": str(port),
         "BOSUN_HTTP_HOST": "127.0.0.1",
         "OTEL_TRACES_EXPORTER": "none",
+        # What the kubelet always sets, enableServiceLinks or not.
+        "KUBERNETES_SERVICE_HOST": str(server.hostname),
+        "KUBERNETES_SERVICE_PORT": str(server.port),
     }
+    steps = ["mount -t tmpfs -o size=1m tmpfs /run"]
+    if pod["automountServiceAccountToken"]:
+        files = workdir / f"{name}-sa"
+        files.mkdir()
+        token = kubectl(stack, "create", "token", pod["serviceAccountName"], "-n", NAMESPACE, "--duration=1h")
+        assert token.returncode == 0, token.stderr
+        (files / "token").write_text(token.stdout.strip())
+        (files / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+        (files / "namespace").write_text(NAMESPACE)
+        secrets = "/var/run/secrets/kubernetes.io/serviceaccount"
+        steps += [f"mkdir -p {secrets}", f"cp {files}/* {secrets}/"]
+    command = " ".join([sys.executable, *container["command"][1:]])  # `python` is the image's interpreter
+    assert container["command"][0] == "python"
+    steps += [
+        "mount -o remount,bind,ro /",
+        "mount -t tmpfs -o size=64m tmpfs /tmp",
+        "cd /",
+        "unset KUBECONFIG",
+        f"exec {command}",
+    ]
     proc = Proc(
-        package,
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-        workdir / f"{package}.log",
-        env=pod_env,
+        name,
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", " && ".join(steps)],
+        workdir / f"{name}.log",
+        env=env,
     ).start()
 
     def ready() -> bool:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
             return bool(response.status == 200)
 
-    wait_for_process(ready, timeout=30, what=f"{package} /readyz", proc=proc)
+    wait_for_process(ready, timeout=30, what=f"{name} /readyz", proc=proc)
     return proc, port
 
 
@@ -966,25 +990,30 @@ def metric(port: int, name: str, **labels: str) -> float:
     return total
 
 
-async def test_the_services_use_the_in_cluster_credentials_a_pod_gets(
+async def test_every_service_runs_as_its_pod_would(
     stack: LocalStack,
+    rendered: dict[str, list[dict[str, Any]]],
     installed: list[dict[str, Any]],
     bus: Bus,
     kube: KubeClient,
     tmp_path: Path,
     unique: str,
 ) -> None:
-    """With `automountServiceAccountToken: true` a pod has a token and the CA at the standard path and
-    KUBERNETES_SERVICE_HOST/PORT, and no kubeconfig: the informer and the k8s-actuator find and use them."""
+    """The five dev Deployments' containers on a read-only root filesystem with only /tmp writable: all
+    become ready. The informer and the k8s-actuator find the in-cluster credentials a pod gets and act as
+    their service accounts; the others have none and need none."""
     reason = can_fake_a_pod()
     if reason is not None:
         pytest.skip(reason)
-    procs: list[Proc] = []
+    objs = rendered["dev"]
+    config = named(objs, "ConfigMap", "bosun-config")["data"]
+    procs: dict[str, tuple[Proc, int]] = {}
     try:
-        informer, informer_port = start_as_pod(stack, "informer", "bosun-informer", tmp_path)
-        procs.append(informer)
-        actuator, _ = start_as_pod(stack, "k8s_actuator", "bosun-k8s-actuator", tmp_path)
-        procs.append(actuator)
+        for service in SERVICES:
+            procs[service] = start_as_pod(
+                stack, named(objs, "Deployment", f"bosun-{service}"), config, tmp_path
+            )
+        informer_port = procs["informer"][1]
 
         namespace = f"deploy-{unique}"
         before = metric(informer_port, "bosun_informer_events_total", kind="Namespace")
@@ -994,16 +1023,8 @@ async def test_the_services_use_the_in_cluster_credentials_a_pod_gets(
                 object={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
                 fieldManager="deploy-tests",
             ),
-            ApplyObject(
-                object={
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": {"name": "c", "namespace": namespace},
-                },
-                fieldManager="deploy-tests",
-            ),
         )
-        # The k8s-actuator may not create namespaces: the plan stops there, with a 403 from the real token.
+        # The k8s-actuator may not create namespaces: a 403 for its service account, from the real token.
         assert not outcome.ok and outcome.error is not None and "403" in outcome.error, outcome.error
         assert "system:serviceaccount:bosun-system:bosun-k8s-actuator" in outcome.error
 
@@ -1023,7 +1044,11 @@ async def test_the_services_use_the_in_cluster_credentials_a_pod_gets(
             return metric(informer_port, "bosun_informer_events_total", kind="Namespace") > before
 
         await wait_for(informer_saw_it, timeout=30)
-        assert "forbidden" not in informer.tail(500).lower()
+        for service, (proc, _) in procs.items():
+            assert proc.alive(), f"{service}:\n{proc.tail()}"
+            log = proc.tail(1000)
+            assert "Read-only file system" not in log, f"{service} wrote outside /tmp:\n{log}"
+            assert "forbidden" not in log.lower() or service == "k8s-actuator", f"{service}:\n{log}"
     finally:
-        for proc in procs:
+        for proc, _ in procs.values():
             proc.stop()
