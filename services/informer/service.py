@@ -96,12 +96,23 @@ class Informer:
             f"observe {event.type} {obj.get('kind')}", kind=SpanKind.CONSUMER
         ) as span:
             span.set_attribute("k8s.object", f"{obj.get('apiVersion')}/{obj.get('kind')}")
-            await self.ctx.bus.publish_many(
-                [
-                    state_of(event.type, obj, event.resource_version),
-                    change_of(event.type, obj, event.resource_version),
-                ]
-            )
+            messages = [
+                state_of(event.type, obj, event.resource_version),
+                change_of(event.type, obj, event.resource_version),
+            ]
+            # Block this kind's reflector until the bus takes the event: order per object matters,
+            # and the message ids make a retry after a partial success harmless.
+            failures = 0
+            while True:
+                try:
+                    await self.ctx.bus.publish_many(messages)
+                    break
+                except Exception as exc:
+                    if self.ctx.stop.is_set():
+                        raise
+                    failures += 1
+                    log.warning("publishing %s failed (%s); retrying", obj.get("kind"), exc)
+                    await asyncio.sleep(min(5.0, 0.2 * 2**failures))
         EVENTS.labels(obj.get("kind", ""), event.type).inc()
 
     def ensure_watch(self, api_version: str, kind: str) -> None:

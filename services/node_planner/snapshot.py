@@ -10,12 +10,13 @@ gives disruption its input.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bosun_common.catalog import LABEL_INSTANCE_TYPE, Catalog, InstanceType, parse_resource_list
-from bosun_common.karpenter import NodePool, parse_nodepool
+from bosun_common.karpenter import TAINT_DISRUPTED, NodePool, parse_nodepool
 from node_planner.disruption.simulation import Cluster
 from node_planner.provisioning.scheduler import Scheduler, SchedulingResult
 from node_planner.scheduling.objects import (
@@ -41,12 +42,23 @@ class Snapshot:
     instance_types: list[InstanceType] = field(default_factory=list)
 
     @property
+    def leaving(self) -> set[str]:
+        """Nodes being deleted or disrupted: their pods need a place too, as in Karpenter."""
+        return {n.name for n in self.nodes if n.deleting or any(t.key == TAINT_DISRUPTED for t in n.taints)}
+
+    @property
     def pending(self) -> list[Pod]:
-        return [p for p in self.pods if not p.node_name and not p.is_daemon() and not p.is_terminal()]
+        leaving = self.leaving
+        return [
+            dataclasses.replace(p, node_name="") if p.node_name in leaving else p
+            for p in self.pods
+            if (not p.node_name or p.node_name in leaving) and not p.is_daemon() and not p.is_terminal()
+        ]
 
     @property
     def bound(self) -> list[Pod]:
-        return [p for p in self.pods if p.node_name]
+        leaving = self.leaving
+        return [p for p in self.pods if p.node_name and p.node_name not in leaving]
 
     def pool_usage(self) -> dict[str, dict[str, int]]:
         """Capacity already held by each NodePool's nodes (limits are checked against it)."""
@@ -148,8 +160,13 @@ def build_snapshot(
     return snapshot
 
 
-def schedule_pods(snapshot: Snapshot, pods: list[Pod] | None = None) -> SchedulingResult:
-    """Karpenter's Solve over the snapshot for `pods` (default: every pending pod)."""
+def schedule_pods(
+    snapshot: Snapshot, pods: list[Pod] | None = None, *, karpenter_exact: bool = False
+) -> SchedulingResult:
+    """Karpenter's Solve over the snapshot for `pods` (default: every pending pod).
+
+    `karpenter_exact` turns off what Bosun adds (re-packing onto cheaper node sets, and
+    spread counted only over the zones a pod can reach)."""
     pending = snapshot.pending if pods is None else pods
     scheduler = Scheduler(
         snapshot.nodepools,
@@ -159,6 +176,8 @@ def schedule_pods(snapshot: Snapshot, pods: list[Pod] | None = None) -> Scheduli
         snapshot.bound,
         pending,
         pool_usage=snapshot.pool_usage(),
+        improve_packing=not karpenter_exact,
+        reachable_domains_only=not karpenter_exact,
     )
     return scheduler.solve(pending)
 

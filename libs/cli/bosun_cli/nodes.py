@@ -12,7 +12,6 @@ are flattened), in any of the files. The JSON output shape is a contract; the ta
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Iterable
@@ -23,19 +22,16 @@ from typing import Any
 import yaml
 
 from bosun_common.catalog import (
-    LABEL_INSTANCE_TYPE,
     Catalog,
-    InstanceType,
     load_catalog,
-    parse_resource_list,
 )
-from bosun_common.karpenter import TAINT_DISRUPTED, NodePool, parse_nodeclaim, parse_nodepool
+from bosun_common.karpenter import NodePool, parse_nodeclaim, parse_nodepool
 from cloud_actuator.catalogs import BUILTIN_CATALOGS, builtin_catalog
 from node_planner.disruption.candidates import parse_time
 from node_planner.disruption.engine import DisruptionOptions, disrupt, expiration
 from node_planner.disruption.simulation import Cluster, Command
 from node_planner.provisioning.claims import NewNodeClaim
-from node_planner.provisioning.scheduler import Scheduler, SchedulingResult
+from node_planner.provisioning.scheduler import SchedulingResult
 from node_planner.scheduling.objects import (
     Node,
     Pod,
@@ -45,8 +41,8 @@ from node_planner.scheduling.objects import (
     parse_pdb,
     parse_pod,
 )
-from node_planner.scheduling.taints import Taint
 from node_planner.scheduling.volumes import VolumeCatalog, resolve_volumes
+from node_planner.snapshot import Snapshot, fill_from_catalog, inflight_node, schedule_pods
 
 WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "Job", "ReplicationController")
 
@@ -123,7 +119,7 @@ def load_inputs(paths: Iterable[str], catalog: Catalog) -> Inputs:
             elif kind in WORKLOAD_KINDS:
                 inputs.pods.extend(parse_pod(p) for p in expand_workload(document))
             elif kind == "Node":
-                inputs.nodes.append(_fill_from_catalog(parse_node(document), types))
+                inputs.nodes.append(fill_from_catalog(parse_node(document), types))
             elif kind == "NodeClaim":
                 parse_nodeclaim(document)
                 inputs.nodeclaims.append(document)
@@ -149,40 +145,8 @@ def load_inputs(paths: Iterable[str], catalog: Catalog) -> Inputs:
         claim = parse_nodeclaim(document)
         if claim.status.nodeName in node_names or claim.name in node_names:
             continue
-        inputs.nodes.append(_inflight_node(claim.model_dump(), types))
+        inputs.nodes.append(inflight_node(claim.model_dump(), types))
     return inputs
-
-
-def _fill_from_catalog(node: Node, types: dict[str, InstanceType]) -> Node:
-    instance_type = types.get(node.labels.get(LABEL_INSTANCE_TYPE, ""))
-    if instance_type is not None and not node.allocatable:
-        node.capacity = instance_type.capacity_milli()
-        node.allocatable = instance_type.allocatable()
-    return node
-
-
-def _inflight_node(claim: dict[str, Any], types: dict[str, InstanceType]) -> Node:
-    """An in-flight NodeClaim as the node it will become (not yet initialized)."""
-    metadata, spec, status = claim["metadata"], claim["spec"], claim["status"]
-    labels = dict(metadata.get("labels") or {})
-    for requirement in spec.get("requirements") or []:
-        if requirement["operator"] == "In" and len(requirement.get("values") or []) == 1:
-            labels.setdefault(requirement["key"], requirement["values"][0])
-    node = Node(
-        name=metadata["name"],
-        labels=labels,
-        annotations=dict(metadata.get("annotations") or {}),
-        taints=[Taint.parse(t) for t in spec.get("taints") or []],  # startup taints need no toleration
-        allocatable=parse_resource_list(status.get("allocatable")),
-        capacity=parse_resource_list(status.get("capacity")),
-        creation=str(metadata.get("creationTimestamp") or ""),
-        ready=False,
-        initialized=any(
-            c["type"] == "Initialized" and c["status"] == "True" for c in status.get("conditions") or []
-        ),
-        nodeclaim=metadata["name"],
-    )
-    return _fill_from_catalog(node, types)
 
 
 def resolve_catalog(name: str) -> Catalog:
@@ -220,33 +184,15 @@ def simulation_json(result: SchedulingResult) -> dict[str, Any]:
 def run_simulation(inputs: Inputs, catalog: Catalog, karpenter_exact: bool = False) -> SchedulingResult:
     if not inputs.nodepools:
         raise InputError("no NodePool given (--nodepool)")
-    leaving = {n.name for n in inputs.nodes if n.deleting or any(t.key == TAINT_DISRUPTED for t in n.taints)}
-    # like Karpenter, pods on nodes being deleted or disrupted need a place too
-    pending = [
-        dataclasses.replace(p, node_name="") if p.node_name in leaving else p
-        for p in inputs.pods
-        if (not p.node_name or p.node_name in leaving) and not p.is_daemon() and not p.is_terminal()
-    ]
-    bound = [p for p in inputs.pods if p.node_name and p.node_name not in leaving]
-    usage: dict[str, dict[str, int]] = {}
-    for node in inputs.nodes:
-        if node.nodepool:
-            pool = usage.setdefault(node.nodepool, {})
-            for name, value in node.capacity.items():
-                pool[name] = pool.get(name, 0) + value
-            pool["nodes"] = pool.get("nodes", 0) + 1000
-    scheduler = Scheduler(
-        inputs.nodepools,
-        catalog.instanceTypes,
-        inputs.daemon_pods,
-        inputs.nodes,
-        bound,
-        pending,
-        pool_usage=usage,
-        improve_packing=not karpenter_exact,
-        reachable_domains_only=not karpenter_exact,
+    snapshot = Snapshot(
+        nodepools=inputs.nodepools,
+        pods=inputs.pods,
+        nodes=inputs.nodes,
+        daemon_pods=inputs.daemon_pods,
+        pdbs=inputs.pdbs,
+        instance_types=list(catalog.instanceTypes),
     )
-    return scheduler.solve(pending)
+    return schedule_pods(snapshot, karpenter_exact=karpenter_exact)
 
 
 def _table(rows: list[list[str]]) -> str:

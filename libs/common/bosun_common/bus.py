@@ -223,14 +223,22 @@ class Bus:
             return await self.js.publish(subject, payload, headers=headers, timeout=timeout)
 
     async def publish_many(
-        self, items: Iterable[tuple[str, Message, str, str | None]]
+        self, items: Iterable[tuple[str, Message, str, str | None]], *, timeout: float = 10.0
     ) -> list[js_api.PubAck]:
-        """Pipeline many publishes (`publish_async`); returns acks in input order."""
+        """Pipeline many publishes (`publish_async`); returns acks in input order.
+
+        Raises TimeoutError if JetStream does not ack them all in `timeout` (a message sent
+        just before the server died is never acked): callers retry, and message ids make a
+        retry harmless."""
         futures: list[asyncio.Future[js_api.PubAck]] = []
-        for subject, message, key, msg_id in items:
-            payload, headers = self._prepare(subject, message, key, msg_id)
-            futures.append(await self.js.publish_async(subject, payload, headers=headers))
-        return list(await asyncio.gather(*futures))
+        try:
+            for subject, message, key, msg_id in items:
+                payload, headers = self._prepare(subject, message, key, msg_id)
+                futures.append(await self.js.publish_async(subject, payload, headers=headers, wait_stall=timeout))
+            return list(await asyncio.wait_for(asyncio.gather(*futures), timeout=timeout))
+        finally:
+            for future in futures:
+                future.cancel()  # no-op when done; frees nats-py's pending slot otherwise
 
     async def publish_raw(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
         """Publish bytes as they are (tests and tools use it to inject bad input)."""

@@ -273,12 +273,16 @@ class GraphPlanner:
             await asyncio.sleep(0.05)
 
     async def drain_work(self) -> None:
+        if not self.ctx.bus.nc.is_connected:
+            return  # keep the work marked until the bus is back
         for name in sorted(self.dirty_rgds):
             self.dirty_rgds.discard(name)
             try:
                 await self.reconcile_rgd(name)
             except Exception:
                 log.exception("rgd %s: reconcile failed", name)
+                self.dirty_rgds.add(name)
+                return
         me = self.membership.member
         for (kind, name), entry in sorted(self.dirty.items(), key=lambda item: item[1].since):
             del self.dirty[(kind, name)]
@@ -289,6 +293,8 @@ class GraphPlanner:
                 await self.reconcile_instance(kind, name, entry.trace)
             except Exception:
                 log.exception("instance %s: reconcile failed", instance_key)
+                self.dirty.setdefault((kind, name), Dirty(time.monotonic(), entry.trace))
+                return
 
 
 def child_kinds(graph: CompiledGraph) -> list[Kind]:

@@ -11,6 +11,9 @@ from bosun_common.karpenter import LABEL_INITIALIZED, LABEL_REGISTERED, TAINT_UN
 from node_planner.lifecycle.conditions import is_true, set_condition
 
 LAUNCH_TIMEOUT = timedelta(minutes=5)
+# A launch unanswered this long is asked again: launching is idempotent, and the answer may
+# have been lost (a bus outage, a planner that took over from another).
+RELAUNCH_AFTER = timedelta(seconds=30)
 REGISTRATION_TIMEOUT = timedelta(minutes=15)
 EPHEMERAL_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable", TAINT_UNREGISTERED)
 
@@ -77,7 +80,7 @@ def progress(
             decision.delete_reason = f"launch failed: {launch.error}"
         elif now - created > LAUNCH_TIMEOUT:
             decision.delete_reason = f"not launched within {int(LAUNCH_TIMEOUT.total_seconds() // 60)}m"
-        elif launch.requested_at is None:
+        elif launch.requested_at is None or now - launch.requested_at > RELAUNCH_AFTER:
             decision.launch = True
         return decision
 

@@ -391,6 +391,23 @@ class NodePlanner:
                 ref = ObjectRef(apiVersion=NODEPOOL[0], kind=NODEPOOL[1], name=name)
                 self.kube(plans, f"nodepool/{name}", [ApplyStatus(ref=ref, status=status, fieldManager=NAME)])
 
+    def publish_failed(self, plans: Plans) -> None:
+        """The bus refused this pass's plans: forget them, so the next pass decides again."""
+        for plan in plans.kube:
+            self.sent.pop(plan.key, None)
+            for action in plan.actions:
+                if isinstance(action, ApplyObject) and action.object.get("kind") == "NodeClaim":
+                    self.created.pop(action.object["metadata"]["name"], None)
+        for cloud in plans.cloud:
+            self.sent.pop(f"cloud/{cloud.key}/{cloud.action.op}", None)
+            if cloud.action.op == "launch":
+                self.launches.pop(cloud.key, None)
+        for pod in self.of_kind(POD):
+            try:
+                self.batcher.add(parse_pod(pod))  # provisioning decides again for every pending pod
+            except ValueError:
+                continue
+
     # -- helpers ---------------------------------------------------------------------------
 
     def kube(self, plans: Plans, key: str, actions: list[KubeAction]) -> None:

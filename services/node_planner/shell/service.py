@@ -10,7 +10,6 @@ It decides nothing until its view has caught up with STATE.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import os
 
@@ -67,13 +66,13 @@ async def body(ctx: ServiceContext) -> None:
         if isinstance(message, CloudOutcome):
             planner.on_cloud_outcome(message)
 
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=15)
+    # New outcomes only: a launch whose answer was missed is asked again (launching is idempotent).
     outcomes = await ctx.bus.js.subscribe(
         "outcomes.cloud.>",
         stream="OUTCOMES",
         cb=on_outcome,
         ordered_consumer=True,
-        config=js_api.ConsumerConfig(deliver_policy=js_api.DeliverPolicy.BY_START_TIME, opt_start_time=since),
+        deliver_policy=js_api.DeliverPolicy.NEW,
     )
     catalog_task = asyncio.create_task(
         follow_catalog(ctx, planner, os.environ.get("BOSUN_CLOUD_PROVIDER", "sim"))
@@ -92,15 +91,21 @@ async def body(ctx: ServiceContext) -> None:
             was_leader = leader
             if not leader or not all(follower.synced(k) for k in KINDS):
                 continue
+            if not ctx.bus.nc.is_connected:
+                continue
             with telemetry.tracer().start_as_current_span("node-planner pass"):
                 plans = planner.step()
-                await ctx.bus.publish_many(
-                    [
-                        (k8s_plan_subject(NAME, p.key), KubePlanMessage(plan=p), p.key, None)
-                        for p in plans.kube
-                    ]
-                    + [(cloud_plan_subject(p.key), p, p.key, None) for p in plans.cloud]
-                )
+                try:
+                    await ctx.bus.publish_many(
+                        [
+                            (k8s_plan_subject(NAME, p.key), KubePlanMessage(plan=p), p.key, None)
+                            for p in plans.kube
+                        ]
+                        + [(cloud_plan_subject(p.key), p, p.key, None) for p in plans.cloud]
+                    )
+                except Exception as exc:
+                    log.warning("publishing %d plan(s) failed (%s); deciding again", len(plans.kube), exc)
+                    planner.publish_failed(plans)
     finally:
         catalog_task.cancel()
         await asyncio.gather(catalog_task, return_exceptions=True)

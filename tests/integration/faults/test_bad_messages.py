@@ -84,7 +84,9 @@ async def test_a_flood_of_bad_messages_is_dead_lettered_and_work_goes_on(
 
     for name, svc in running.items():
         assert svc.proc.alive(), name
-        health = await asyncio.to_thread(urllib.request.urlopen, f"http://127.0.0.1:{svc.port}/healthz", timeout=5)
+        health = await asyncio.to_thread(
+            urllib.request.urlopen, f"http://127.0.0.1:{svc.port}/healthz", timeout=5
+        )
         assert health.status == 200
 
     # Real work continues: a plan is executed and answered.

@@ -75,9 +75,10 @@ def conditions_of(status: dict[str, Any]) -> dict[str, str]:
     return {c["type"]: c["status"] for c in status["conditions"]}
 
 
-def test_a_new_claim_is_launched_once() -> None:
+def test_a_new_claim_is_launched_once_and_asked_again_when_unanswered() -> None:
     assert progress(claim(), None, LaunchState(), NOW).launch
     assert progress(claim(), None, LaunchState(requested_at=NOW), NOW).empty
+    assert progress(claim(), None, LaunchState(requested_at=NOW - timedelta(seconds=31)), NOW).launch
 
 
 def test_a_launch_result_becomes_status_and_labels() -> None:
