@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from bosun_common.catalog import LABEL_INSTANCE_TYPE, Catalog, InstanceType, parse_resource_list
 from bosun_common.karpenter import TAINT_DISRUPTED, NodePool, parse_nodepool
 from node_planner.disruption.simulation import Cluster
@@ -70,6 +72,15 @@ class Snapshot:
                     pool[name] = pool.get(name, 0) + value
                 pool["nodes"] = pool.get("nodes", 0) + 1000
         return usage
+
+
+def describe(error: ValidationError) -> str:
+    """`field.path: reason; ...`, the form a status condition message should take."""
+    parts = []
+    for item in error.errors():
+        path = ".".join(str(p) for p in item["loc"])
+        parts.append(f"{path}: {str(item['msg']).removeprefix('Value error, ')}")
+    return "; ".join(parts)
 
 
 def fill_from_catalog(node: Node, types: Mapping[str, InstanceType]) -> Node:
@@ -136,6 +147,8 @@ def build_snapshot(
         name = str((document.get("metadata") or {}).get("name", ""))
         try:
             snapshot.nodepools.append(parse_nodepool(dict(document)))
+        except ValidationError as exc:
+            snapshot.invalid_nodepools[name] = describe(exc)
         except ValueError as exc:
             snapshot.invalid_nodepools[name] = str(exc)
     snapshot.pods = [parse_pod(p) for p in pods]

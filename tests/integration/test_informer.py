@@ -107,6 +107,10 @@ async def test_informer_publishes_state_changes_schemas_and_survives_restart(
     secret = await eventually(lambda: last_state(bus, "v1", "Secret", ns, "creds"))
     assert secret.object["data"]["password"].startswith("sha256:")
     assert password not in json.dumps(secret.object) and "hunter2" not in json.dumps(secret.object)
+    changes_of_secret = await changes(bus, "v1", "Secret", ns, "creds")
+    assert changes_of_secret and all(password not in json.dumps(c.object) for c in changes_of_secret)
+    informer_log = informer.log(100_000)
+    assert "hunter2" not in informer_log and password not in informer_log  # never logged either
 
     schemas = await bus.ensure_bucket(SCHEMAS)
     entry = await eventually(lambda: _get(schemas, "openapi/v1"))

@@ -16,7 +16,7 @@ from typing import Any
 
 from bosun_common.catalog import Catalog, InstanceType, format_resource_list
 from bosun_common.cloud_plans import CloudOutcome, CloudPlan, LaunchInstance, TerminateInstance
-from bosun_common.karpenter import FINALIZER_TERMINATION, parse_nodeclaim
+from bosun_common.karpenter import FINALIZER_TERMINATION, NodePool, parse_nodeclaim
 from bosun_common.kube_plans import (
     ApplyObject,
     ApplyStatus,
@@ -28,6 +28,7 @@ from bosun_common.kube_plans import (
     PatchObject,
     SetFinalizer,
 )
+from node_planner.disruption.candidates import budget_active
 from node_planner.disruption.engine import DisruptionOptions, disrupt, expiration
 from node_planner.lifecycle import LaunchState, nodeclaim_manifest, nodeclaim_name, progress, terminate
 from node_planner.lifecycle.conditions import is_true, set_condition
@@ -351,6 +352,7 @@ class NodePlanner:
     def nodepool_status(self, catalog: Catalog, plans: Plans) -> None:
         snapshot = self.snapshot(catalog)
         now = self.stamp()
+        pools = {p.name: p for p in snapshot.nodepools}
         for document in self.of_kind(NODEPOOL):
             name = document["metadata"]["name"]
             generation = int(document["metadata"].get("generation") or 1)
@@ -367,6 +369,16 @@ class NodePlanner:
             )
             conditions = set_condition(
                 conditions, "NodeClassReady", True, "NodeClassReady", "", now, generation
+            )
+            invalid = invalid_budgets(pools.get(name), self.clock())
+            conditions = set_condition(
+                conditions,
+                "DisruptionBudgetsValid",
+                not invalid,
+                "Valid" if not invalid else "InvalidSchedule",
+                "; ".join(invalid),
+                now,
+                generation,
             )
             conditions = set_condition(
                 conditions,
@@ -433,6 +445,18 @@ class NodePlanner:
     def explain(self, line: str) -> None:
         log.info(line)
         self.decisions = [*self.decisions[-199:], line]
+
+
+def invalid_budgets(pool: NodePool | None, now: dt.datetime) -> list[str]:
+    """Budgets whose cron schedule cannot be read. Like Karpenter, such a budget allows 0
+    disruptions; unlike Karpenter, the NodePool's status says so."""
+    if pool is None:
+        return []
+    return [
+        f"budget {i}: schedule {budget.schedule!r} is not a valid cron expression, so it allows 0 disruptions"
+        for i, budget in enumerate(pool.spec.disruption.budgets)
+        if budget_active(budget, now) is None
+    ]
 
 
 def _node_ref(node: dict[str, Any]) -> ObjectRef:
