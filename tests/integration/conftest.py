@@ -79,8 +79,13 @@ def services(stack: LocalStack, tmp_path: Path) -> Iterator[Callable[..., Servic
         return svc.start()
 
     yield start
+    unclean = []
     for svc in started:
-        svc.stop()
+        alive = svc.proc.alive()
+        code = svc.stop()
+        if alive and code != 0:  # SIGTERM must drain and exit 0 (killed ones are exempt)
+            unclean.append(f"{svc.package} exited {code}:\n{svc.log(20)}")
+    assert not unclean, "\n".join(unclean)
 
 
 REPO = Path(__file__).resolve().parents[2]

@@ -117,6 +117,7 @@ class Bus:
     js: JetStreamContext
     service: str
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    replicas: int = 1  # stream and KV replicas (3 on a 3-server NATS cluster)
     _consumers: list[Consumer] = field(default_factory=list)
 
     @classmethod
@@ -170,6 +171,7 @@ class Bus:
             duplicate_window=spec.duplicate_window_seconds,
             storage=js_api.StorageType.FILE,
             allow_direct=True,
+            num_replicas=self.replicas,
         )
         try:
             await self.js.add_stream(config)
@@ -186,6 +188,7 @@ class Bus:
                 description=spec.description or None,
                 ttl=spec.ttl_seconds or None,
                 history=spec.history,
+                replicas=self.replicas,
             )
 
     async def kv(self, bucket: str) -> KeyValue:

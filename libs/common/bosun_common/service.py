@@ -48,6 +48,7 @@ class ServiceSettings(BaseSettings):
     replica_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     log_level: str = "INFO"
     provision: bool = True
+    stream_replicas: int = Field(default=1, ge=1, le=5)
 
     def tls_context(self) -> ssl.SSLContext | None:
         if not self.nats_tls_ca:
@@ -112,6 +113,7 @@ async def run_service_async(name: str, body: Body, settings: ServiceSettings | N
         user=settings.nats_user,
         password=settings.nats_password,
     )
+    bus.replicas = settings.stream_replicas
     if settings.provision:
         await bus.provision()
     ctx = ServiceContext(name=name, settings=settings, bus=bus)

@@ -10,6 +10,7 @@ It decides nothing until its view has caught up with STATE.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 
@@ -110,7 +111,8 @@ async def body(ctx: ServiceContext) -> None:
         catalog_task.cancel()
         await asyncio.gather(catalog_task, return_exceptions=True)
         await follower.close()
-        await outcomes.unsubscribe()
+        with contextlib.suppress(Exception):  # the connection may already be drained
+            await outcomes.unsubscribe()
         await asyncio.gather(keeper, return_exceptions=True)
 
 
