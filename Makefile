@@ -38,7 +38,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-bench: setup ## benchmarks with fixed seeds; see BENCHMARKS.md
+bench: setup kube ## benchmarks with fixed seeds; see BENCHMARKS.md
 	$(PY) -m benchmarks
 
 lock: ## re-resolve requirements.lock after editing pyproject.toml
