@@ -237,7 +237,9 @@ class Bus:
         try:
             for subject, message, key, msg_id in items:
                 payload, headers = self._prepare(subject, message, key, msg_id)
-                futures.append(await self.js.publish_async(subject, payload, headers=headers, wait_stall=timeout))
+                futures.append(
+                    await self.js.publish_async(subject, payload, headers=headers, wait_stall=timeout)
+                )
             return list(await asyncio.wait_for(asyncio.gather(*futures), timeout=timeout))
         finally:
             for future in futures:
