@@ -26,10 +26,9 @@ from bosun_common.kube import KubeClient, KubeError, list_and_watch
 from bosun_common.kube.watch import WatchEvent
 from bosun_common.messages import ObjectState
 from bosun_common.service import ServiceContext, run_service
-from bosun_common.streams import SCHEMAS, WATCHES, state_subject_filter
+from bosun_common.streams import SCHEMAS, WATCHES, openapi_schema_key, state_subject_filter
 from informer.metrics import EVENTS, WATCHED_KINDS
 from informer.normalize import change_of, normalize, state_of
-from informer.openapi import schema_document, schema_key
 
 log = logging.getLogger("bosun.informer")
 NAME = "informer"
@@ -133,19 +132,17 @@ class Informer:
         WATCHED_KINDS.set(len(self.tasks))
 
     async def publish_schema(self, schemas: KeyValue, api_version: str) -> None:
-        """The API server's OpenAPI v3 document for one group-version, gzip JSON in KV `schemas`."""
+        """The API server's OpenAPI v3 document for one group-version, as served, gzip JSON in KV
+        `schemas` (key `openapi/<apiVersion>`)."""
         group, _, version = api_version.rpartition("/")
         path = f"/openapi/v3/apis/{group}/{version}" if group else f"/openapi/v3/api/{version}"
         try:
             document = await self.kube.request("GET", path, timeout=60)
-            namespaced = {
-                f"{api_version}/{r.kind}": r.namespaced for r in await self.kube.resources_in(api_version)
-            }
         except KubeError as exc:
             log.info("no OpenAPI document for %s yet: %s", api_version, exc)
             return
-        payload = json.dumps(schema_document(document, namespaced, source="apiserver"), sort_keys=True)
-        await schemas.put(schema_key(api_version), gzip.compress(payload.encode(), mtime=0))
+        payload = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        await schemas.put(openapi_schema_key(api_version), gzip.compress(payload.encode(), mtime=0))
 
     async def follow_watch_requests(self) -> None:
         """Keep the dynamic set in step with KV `watches`; publish each new group-version's schema."""

@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,3 +113,22 @@ def crds(stack: LocalStack) -> list[str]:
         capture_output=True,
     )
     return names
+
+
+async def stream_messages(bus: Bus, subject: str, stream: str) -> list[tuple[Any, Any]]:
+    """Every message stored on `subject` now, decoded, as (message, metadata) in stream order."""
+    from bosun_common.codec import decode
+
+    sub = await bus.js.subscribe(subject, stream=stream, ordered_consumer=True)
+    found: list[tuple[Any, Any]] = []
+    try:
+        info = await sub.consumer_info()
+        # Messages may already sit in the client's buffer: count them as well.
+        pending = (info.num_pending or 0) + (info.delivered.consumer_seq if info.delivered else 0)
+        while pending:
+            msg = await sub.next_msg(timeout=10)
+            pending = msg.metadata.num_pending
+            found.append((decode(msg.data)[1], msg.metadata))
+    finally:
+        await sub.unsubscribe()
+    return found

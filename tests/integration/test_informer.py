@@ -10,14 +10,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from nats.js import api as js_api
-
 from bosun_common.bus import Bus
 from bosun_common.codec import decode
 from bosun_common.kube import KubeClient
 from bosun_common.messages import ObjectChange, ObjectState
 from bosun_common.streams import SCHEMAS, WATCHES, object_subject
-from tests.integration.conftest import ServiceProcess
+from tests.integration.conftest import ServiceProcess, stream_messages
 
 
 async def last_state(
@@ -46,22 +44,9 @@ async def changes(
     bus: Bus, api_version: str, kind: str, namespace: str | None, name: str
 ) -> list[ObjectChange]:
     subject = object_subject("changes", api_version, kind, namespace, name)
-    sub = await bus.js.subscribe(
-        subject, stream="CHANGES", ordered_consumer=True, deliver_policy=js_api.DeliverPolicy.ALL
-    )
-    out: list[ObjectChange] = []
-    try:
-        info = await sub.consumer_info()
-        pending = (info.num_pending or 0) + (info.delivered.consumer_seq if info.delivered else 0)
-        while pending:
-            msg = await sub.next_msg(timeout=5)
-            pending = msg.metadata.num_pending
-            message = decode(msg.data)[1]
-            assert isinstance(message, ObjectChange)
-            out.append(message)
-    finally:
-        await sub.unsubscribe()
-    return out
+    found = [m for m, _ in await stream_messages(bus, subject, "CHANGES")]
+    assert all(isinstance(m, ObjectChange) for m in found)
+    return found
 
 
 async def test_informer_publishes_state_changes_schemas_and_survives_restart(
@@ -114,10 +99,12 @@ async def test_informer_publishes_state_changes_schemas_and_survives_restart(
 
     schemas = await bus.ensure_bucket(SCHEMAS)
     entry = await eventually(lambda: _get(schemas, "openapi/v1"))
-    document = json.loads(gzip.decompress(entry.value))
-    assert document["kinds"]["v1/ConfigMap"] == "io.k8s.api.core.v1.ConfigMap"
-    assert document["namespaced"]["v1/ConfigMap"] is True
-    assert "io.k8s.api.core.v1.ConfigMap" in document["schemas"]
+    document = json.loads(gzip.decompress(entry.value))  # the API server's document, as served
+    config_map = document["components"]["schemas"]["io.k8s.api.core.v1.ConfigMap"]
+    assert config_map["x-kubernetes-group-version-kind"] == [
+        {"group": "", "kind": "ConfigMap", "version": "v1"}
+    ]
+    assert "/api/v1/namespaces/{namespace}/configmaps/{name}" in document["paths"]
 
     before = await changes(bus, "v1", "ConfigMap", ns, "kept")
     assert [c.type for c in before] == ["ADDED"]

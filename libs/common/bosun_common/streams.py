@@ -131,3 +131,8 @@ def cloud_outcome_subject(key: str) -> str:
 def state_subject_filter(api_version: str, kind: str) -> str:
     """Every object of one kind in STATE (or CHANGES, with prefix `changes`)."""
     return f"state.{token(api_version)}.{token(kind)}.>"
+
+
+def openapi_schema_key(api_version: str) -> str:
+    """The KV `schemas` key of a group-version's `/openapi/v3` document (gzip JSON, as served)."""
+    return f"openapi/{api_version}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gzip
 import hashlib
 import json
 import logging
@@ -35,13 +36,19 @@ from bosun_common.messages import KubePlanMessage, Outcome
 from bosun_common.metrics import PLANS_PUBLISHED
 from bosun_common.service import ServiceContext, run_service
 from bosun_common.state import StateFollower
-from bosun_common.streams import WATCHES, k8s_plan_subject
+from bosun_common.streams import SCHEMAS, WATCHES, k8s_plan_subject
 from graph_planner.graph import compile_graph
 from graph_planner.graph.model import CompiledGraph, CompileResult
 from graph_planner.graph.status import rgd_status
 from graph_planner.runtime import plan_instance
 from graph_planner.runtime.labels import INSTANCE_ID
-from graph_planner.schemas.source import ChainedSchemaSource, builtin_schemas, schema_source_from_crds
+from graph_planner.schemas.source import (
+    ChainedSchemaSource,
+    StaticSchemaSource,
+    builtin_schemas,
+    schema_source_from_crds,
+    schema_source_from_openapi,
+)
 from graph_planner.shell.membership import Membership
 from graph_planner.shell.partition import owner
 from graph_planner.shell.view import ClusterView, Kind, object_name
@@ -78,6 +85,8 @@ class GraphPlanner:
     dirty_rgds: set[str] = field(default_factory=set)
     published: dict[str, tuple[str, float]] = field(default_factory=dict)
     follower: StateFollower = field(init=False)
+    openapi_documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    openapi_source: StaticSchemaSource = field(default_factory=StaticSchemaSource)
 
     def __post_init__(self) -> None:
         self.follower = StateFollower(self.ctx.bus, self.on_change)
@@ -145,7 +154,33 @@ class GraphPlanner:
     # -- RGDs ------------------------------------------------------------------
 
     def schema_source(self) -> ChainedSchemaSource:
-        return ChainedSchemaSource(schema_source_from_crds(self.view.of_kind(CRD)), builtin_schemas())
+        """CRDs as STATE has them, then the API server's documents, then the bundled snapshot."""
+        return ChainedSchemaSource(
+            schema_source_from_crds(self.view.of_kind(CRD)), self.openapi_source, builtin_schemas()
+        )
+
+    async def follow_schemas(self) -> None:
+        """Keep the API server's `/openapi/v3` documents (KV `schemas`, from the informer)."""
+        kv = await self.ctx.bus.ensure_bucket(SCHEMAS)
+        watcher = await kv.watchall()
+        async for entry in watcher:
+            if self.ctx.stop.is_set():
+                break
+            if entry is None or not entry.key.startswith("openapi/"):
+                continue
+            if entry.operation in ("DEL", "PURGE") or not entry.value:
+                self.openapi_documents.pop(entry.key, None)
+            else:
+                try:
+                    self.openapi_documents[entry.key] = json.loads(gzip.decompress(entry.value))
+                except (OSError, ValueError) as exc:
+                    log.warning("schema %s is not gzip JSON: %s", entry.key, exc)
+                    continue
+            self.openapi_source = schema_source_from_openapi(
+                self.openapi_documents[key] for key in sorted(self.openapi_documents)
+            )
+            # A kind that was pending may be known now.
+            self.dirty_rgds.update(name for name, result in self.results.items() if result.pending_kinds)
 
     async def reconcile_rgd(self, name: str) -> None:
         rgd = self.view.get(RGD, name)
@@ -324,12 +359,14 @@ async def body(ctx: ServiceContext) -> None:
         deliver_policy=js_api.DeliverPolicy.NEW,
     )
     loop = asyncio.create_task(planner.run())
+    schemas = asyncio.create_task(planner.follow_schemas())
     ctx.ready.set()
     try:
         await ctx.stop.wait()
     finally:
         loop.cancel()
-        await asyncio.gather(loop, return_exceptions=True)
+        schemas.cancel()
+        await asyncio.gather(loop, schemas, return_exceptions=True)
         await planner.follower.close()
         try:
             await outcomes.unsubscribe()

@@ -17,7 +17,7 @@ class TerminationStep:
 
     taint_node: list[dict[str, Any]] | None = None  # the node's taints with `disrupted` added
     evict: list[tuple[str, str]] = field(default_factory=list)  # (namespace, name), in eviction order
-    terminate_instance: str | None = None  # providerID
+    terminate_instance: str | None = None  # providerID; "" finds the claim's instance by name
     delete_node: str | None = None
     remove_finalizer: bool = False
     waiting: str = ""
@@ -85,8 +85,10 @@ def terminate(
         if terminating and not _grace_expired(claim, now):
             step.waiting = f"waiting for {len(terminating)} pod(s) to terminate"
             return step
-    if provider_id and not instance_gone:
-        step.terminate_instance = provider_id
+    if not instance_gone:
+        # Without a providerID (its launch answer was lost), the provider finds the instance
+        # by NodeClaim name; if there is none, terminating succeeds at once.
+        step.terminate_instance = provider_id or ""
         step.waiting = "terminating the instance"
         return step
     if node is not None:

@@ -279,7 +279,7 @@ class NodePlanner:
         actions += [
             EvictPod(ref=ObjectRef(apiVersion="v1", kind="Pod", name=n, namespace=ns)) for ns, n in step.evict
         ]
-        if step.terminate_instance:
+        if step.terminate_instance is not None:
             plans.cloud.append(
                 CloudPlan(
                     key=name, action=TerminateInstance(nodeClaim=name, providerID=step.terminate_instance)

@@ -102,3 +102,76 @@ async def test_cycle_and_type_error_are_reported_and_valid_rgds_still_work(
 
     await until(configmap_made, what="the valid RGD's instance to create its ConfigMap")
     assert all(p.proc.alive() for p in procs)
+
+
+async def test_a_kind_known_only_from_the_api_servers_openapi_documents_compiles(
+    bus: Any, kube: KubeClient, crds: list[str], services: Callable[..., ServiceProcess], unique: str
+) -> None:
+    """An aggregated API (no CRD, not in the bundled snapshot) is typed from the `/openapi/v3`
+    documents the informer puts in KV `schemas`: pending until its document arrives, then accepted."""
+    import gzip
+    import json
+
+    from bosun_common.streams import SCHEMAS, openapi_schema_key
+
+    services("informer")
+    services("graph_planner")
+    services("k8s_actuator")
+    group = f"agg{unique}.bosun.dev"
+    manifest = rgd(
+        f"agg-{unique}",
+        f"Agg{unique.capitalize()}",
+        [
+            {
+                "id": "gizmo",
+                "template": {
+                    "apiVersion": f"{group}/v1",
+                    "kind": "Gizmo",
+                    "metadata": {"name": "${schema.spec.name}"},
+                    "spec": {"size": 3},
+                },
+            }
+        ],
+    )
+    await kube.apply(manifest, field_manager="kubectl")
+
+    async def condition() -> dict[str, Any] | None:
+        live = await kube.get("kro.run/v1alpha1", "ResourceGraphDefinition", f"agg-{unique}")
+        found = {c["type"]: c for c in (live.get("status") or {}).get("conditions") or []}
+        return found.get("GraphAccepted")
+
+    pending = await until(condition, what="the RGD's GraphAccepted condition")
+    assert pending["status"] == "Unknown" and pending["reason"] == "SchemasPending"
+    assert f"{group}/v1/Gizmo" in pending["message"]
+
+    gvk = {"group": group, "version": "v1", "kind": "Gizmo"}
+    document = {
+        "openapi": "3.0.0",
+        "paths": {
+            f"/apis/{group}/v1/namespaces/{{namespace}}/gizmos/{{name}}": {
+                "get": {"x-kubernetes-group-version-kind": gvk}
+            }
+        },
+        "components": {
+            "schemas": {
+                f"dev.bosun.{unique}.v1.Gizmo": {
+                    "type": "object",
+                    "x-kubernetes-group-version-kind": [gvk],
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
+                        "spec": {"type": "object", "properties": {"size": {"type": "integer"}}},
+                    },
+                }
+            }
+        },
+    }
+    kv = await bus.ensure_bucket(SCHEMAS)
+    await kv.put(openapi_schema_key(f"{group}/v1"), gzip.compress(json.dumps(document).encode()))
+
+    async def accepted() -> dict[str, Any] | None:
+        found = await condition()
+        return found if found and found["status"] == "True" else None
+
+    await until(accepted, what="the RGD to compile once the document is in KV schemas")

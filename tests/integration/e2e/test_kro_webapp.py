@@ -16,7 +16,7 @@ from bosun_common.codec import decode
 from bosun_common.kube import KubeClient, KubeError
 from bosun_common.messages import ObjectChange
 from bosun_common.streams import object_subject
-from tests.integration.conftest import ServiceProcess
+from tests.integration.conftest import ServiceProcess, stream_messages
 from tests.integration.test_cluster import kwok_node
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "shared" / "kro-examples"
@@ -64,20 +64,11 @@ async def deletion_sequence(bus: Bus, api_version: str, kind: str, name: str) ->
 async def state_history(bus: Bus, api_version: str, kind: str, name: str) -> list[str]:
     """Successive distinct `status.state` values of an object, from CHANGES."""
     subject = object_subject("changes", api_version, kind, "default", name)
-    sub = await bus.js.subscribe(subject, stream="CHANGES", ordered_consumer=True)
     history: list[str] = []
-    try:
-        info = await sub.consumer_info()
-        pending = (info.num_pending or 0) + (info.delivered.consumer_seq if info.delivered else 0)
-        while pending:
-            msg = await sub.next_msg(timeout=10)
-            pending = msg.metadata.num_pending
-            change = decode(msg.data)[1]
-            state = change.object.get("status", {}).get("state") if isinstance(change, ObjectChange) else None
-            if state and (not history or history[-1] != state):
-                history.append(state)
-    finally:
-        await sub.unsubscribe()
+    for change, _ in await stream_messages(bus, subject, "CHANGES"):
+        state = change.object.get("status", {}).get("state") if isinstance(change, ObjectChange) else None
+        if state and (not history or history[-1] != state):
+            history.append(state)
     return history
 
 

@@ -16,10 +16,9 @@ from typing import Any
 import yaml
 
 from bosun_common.bus import Bus
-from bosun_common.codec import decode
 from bosun_common.kube import KubeClient
 from bosun_common.messages import Outcome
-from tests.integration.conftest import ServiceProcess
+from tests.integration.conftest import ServiceProcess, stream_messages
 from tests.integration.e2e.test_kro_webapp import until
 
 NODECLASS = {
@@ -137,19 +136,10 @@ async def hourly_cost(kube: KubeClient, pool: str) -> tuple[float, int]:
 
 async def evictions(bus: Bus) -> list[dict[str, Any]]:
     """Every eviction the k8s-actuator reports for the node-planner's plans."""
-    sub = await bus.js.subscribe("outcomes.k8s.node-planner.>", stream="OUTCOMES", ordered_consumer=True)
     found: list[dict[str, Any]] = []
-    try:
-        info = await sub.consumer_info()
-        pending = (info.num_pending or 0) + (info.delivered.consumer_seq if info.delivered else 0)
-        while pending:
-            msg = await sub.next_msg(timeout=10)
-            pending = msg.metadata.num_pending
-            outcome = decode(msg.data)[1]
-            if isinstance(outcome, Outcome):
-                found += [r for r in outcome.results if r.get("op") == "evict"]
-    finally:
-        await sub.unsubscribe()
+    for outcome, _ in await stream_messages(bus, "outcomes.k8s.node-planner.>", "OUTCOMES"):
+        if isinstance(outcome, Outcome):
+            found += [r for r in outcome.results if r.get("op") == "evict"]
     return found
 
 

@@ -113,9 +113,17 @@ async def test_nats_killed_and_restarted_mid_rollout(
     )
     assert sorted(c["metadata"]["name"] for c in configmaps) == sorted(names)  # one child each, none lost
     selector = f"karpenter.sh/nodepool=nats-{unique}"
+
+    async def one_node_per_claim() -> bool:
+        claims, _ = await kube.list("karpenter.sh/v1", "NodeClaim", label_selector=selector)
+        nodes, _ = await kube.list("v1", "Node", label_selector=selector)
+        named = sorted((c.get("status") or {}).get("nodeName") or "" for c in claims)
+        return named == sorted(n["metadata"]["name"] for n in nodes)
+
+    # A claim deleted during the outage has its instance (and node) terminated by name.
+    await until(one_node_per_claim, timeout=60, what="one node per NodeClaim, and no node without one")
     claims, _ = await kube.list("karpenter.sh/v1", "NodeClaim", label_selector=selector)
     nodes, _ = await kube.list("v1", "Node", label_selector=selector)
-    assert sorted(c["status"]["nodeName"] for c in claims) == sorted(n["metadata"]["name"] for n in nodes)
     pods, _ = await kube.list("v1", "Pod", "default", label_selector=f"app=nats-{unique}")
     used = {p["spec"]["nodeName"] for p in pods}
     assert used == {n["metadata"]["name"] for n in nodes}, "a node was provisioned for nothing"

@@ -179,6 +179,13 @@ def test_termination_terminates_then_deletes_the_node_then_drops_the_finalizer()
     assert terminate(doomed, None, [], instance_gone=True, now=NOW).remove_finalizer
 
 
+def test_a_claim_whose_launch_answer_was_lost_is_terminated_by_name() -> None:
+    doomed = deleting(claim())  # never recorded a providerID
+    step = terminate(doomed, None, [], instance_gone=False, now=NOW)
+    assert step.terminate_instance == "" and not step.remove_finalizer
+    assert terminate(doomed, None, [], instance_gone=True, now=NOW).remove_finalizer
+
+
 def test_termination_waits_for_terminating_pods_until_the_grace_period() -> None:
     doomed = deleting(claim("Launched", providerID="kwok://pool-abcde"), grace="1m")
     tainted = node(taints=[{"key": "karpenter.sh/disrupted", "effect": "NoSchedule"}])
