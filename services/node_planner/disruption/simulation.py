@@ -56,11 +56,18 @@ class Command:
 
 
 def simulate(cluster: Cluster, candidates: Sequence[Candidate]) -> tuple[list[NewNodeClaim], str | None]:
-    """Reschedule the candidates' pods without them: the new NodeClaims needed, or why it fails."""
+    """Reschedule the candidates' pods without them: the new NodeClaims needed, or why it fails.
+
+    Pods still pending take their place in the simulation too, as in Karpenter: they compete
+    for the capacity the candidates' pods would move into (a node that only looks empty
+    because its pods are not bound yet is not a place to move to). Only the candidates' pods
+    must fit; any NodeClaim the simulation opens counts as a replacement, so consolidation
+    does not churn while a scale-out is still landing."""
     removed = {c.name for c in candidates}
     nodes = [n for n in cluster.nodes if n.name not in removed and not n.deleting]
     bound = [p for p in cluster.pods if p.node_name and p.node_name not in removed]
     moving = [dataclasses.replace(p, node_name="") for c in candidates for p in c.pods]
+    pending = [p for p in cluster.pods if not p.node_name and not p.is_daemon() and not p.is_terminal()]
     usage: dict[str, dict[str, int]] = {}
     for node in nodes:
         if node.nodepool:
@@ -74,13 +81,15 @@ def simulate(cluster: Cluster, candidates: Sequence[Candidate]) -> tuple[list[Ne
         cluster.daemon_pods,
         nodes,
         bound,
-        moving,
+        [*moving, *pending],
         pool_usage=usage,
         improve_packing=False,
     )
-    result = scheduler.solve(moving)
-    if result.unschedulable:
-        pod, reason = sorted(result.unschedulable.items())[0]
+    result = scheduler.solve([*moving, *pending])
+    moving_keys = {p.key for p in moving}
+    stuck = sorted((pod, reason) for pod, reason in result.unschedulable.items() if pod in moving_keys)
+    if stuck:
+        pod, reason = stuck[0]
         return [], f"pod {pod} could not be rescheduled: {reason}"
     return result.new_claims, None
 

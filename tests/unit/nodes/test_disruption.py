@@ -330,3 +330,14 @@ def test_a_karpenter_hash_is_not_drift() -> None:
     )
     result = run([written_by_karpenter, node("n2")], [pod("a", "7", node="n1"), pod("b", "7", node="n2")])
     assert result.commands == []
+
+
+def test_pending_pods_keep_their_room_so_consolidation_does_not_churn() -> None:
+    """A node that only looks half empty because the pods meant for it are still pending is
+    not a place to move to (Karpenter schedules pending pods in the same simulation)."""
+    nodes = [node("a", "small", cpu="2", memory="4Gi"), node("b", "large")]
+    placed = [pod("on-a", "1", node="a"), pod("on-b", "4", node="b")]
+    assert summary(run(nodes, placed)) == [("single-node-consolidation", "delete", ["a"], [])]
+    landing = [pod(f"landing-{i}", "1") for i in range(4)]  # b's share of a scale-out, not bound yet
+    result = run(nodes, [*placed, *landing])
+    assert summary(result) == []  # moving a's pod would need a new small node: not cheaper
