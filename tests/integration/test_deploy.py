@@ -58,7 +58,7 @@ from bosun_common.kube_plans import (
 )
 from bosun_common.messages import ObjectState
 from bosun_common.service import ServiceSettings
-from bosun_common.streams import SCHEMAS, WATCHES, state_subject_filter
+from bosun_common.streams import SCHEMAS, WATCHES, openapi_schema_key, state_subject_filter
 from bosun_devstack import certs
 from bosun_devstack.kube_cluster import kubectl_binary
 from bosun_devstack.nats_server import nats_server_binary
@@ -66,7 +66,6 @@ from bosun_devstack.procs import Proc, free_port
 from bosun_devstack.procs import wait_until as wait_for_process
 from bosun_devstack.services import ServiceProcess
 from bosun_devstack.stack import LocalStack
-from informer.openapi import schema_key
 from tests.integration.test_cluster import kwok_node, wait_for
 from tests.integration.test_k8s_actuator import Plans
 
@@ -755,7 +754,7 @@ async def test_informer_and_k8s_actuator_work_with_only_their_roles(
                 await sub.unsubscribe()
 
         await wait_for(observed, timeout=30)
-        assert await schemas.get(schema_key(generated[0]))
+        assert await schemas.get(openapi_schema_key(generated[0]))
         assert "403" not in informer.log(500) and "forbidden" not in informer.log(500).lower()
     finally:
         await watches.delete(f"{generated[0]}/{generated[1]}")
