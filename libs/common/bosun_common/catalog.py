@@ -32,13 +32,15 @@ May import: the standard library and third-party packages only.
 from __future__ import annotations
 
 import json
-import re
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+import math
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bosun_common.quantity import parse_quantity_exact
 
 LABEL_ZONE = "topology.kubernetes.io/zone"
 LABEL_REGION = "topology.kubernetes.io/region"
@@ -58,26 +60,6 @@ RESOURCE_MEMORY = "memory"
 RESOURCE_PODS = "pods"
 RESOURCE_EPHEMERAL_STORAGE = "ephemeral-storage"
 
-_SUFFIXES: dict[str, Decimal] = {
-    "": Decimal(1),
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "k": Decimal(10**3),
-    "M": Decimal(10**6),
-    "G": Decimal(10**9),
-    "T": Decimal(10**12),
-    "P": Decimal(10**15),
-    "E": Decimal(10**18),
-    "Ki": Decimal(2**10),
-    "Mi": Decimal(2**20),
-    "Gi": Decimal(2**30),
-    "Ti": Decimal(2**40),
-    "Pi": Decimal(2**50),
-    "Ei": Decimal(2**60),
-}
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-
 
 class QuantityError(ValueError):
     """A string that is not a Kubernetes quantity."""
@@ -91,16 +73,11 @@ def parse_quantity(value: str | int | float) -> int:
         return value * 1000
     if isinstance(value, float):
         return int((Decimal(str(value)) * 1000).to_integral_value(rounding=ROUND_CEILING))
-    text = str(value).strip()
-    match = _QUANTITY.match(text)
-    if not match:
-        raise QuantityError(f"not a quantity: {value!r}")
     try:
-        number = Decimal(match.group(1))
-    except InvalidOperation as exc:
-        raise QuantityError(f"not a quantity: {value!r}") from exc
-    milli = number * _SUFFIXES[match.group(2) or ""] * 1000
-    return int(milli.to_integral_value(rounding=ROUND_CEILING))
+        exact = parse_quantity_exact(str(value))
+    except ValueError:
+        raise QuantityError(f"not a quantity: {value!r}") from None
+    return math.ceil(exact * 1000)
 
 
 def format_quantity(resource: str, milli: int) -> str:

@@ -15,34 +15,12 @@ from fractions import Fraction
 from typing import Any
 from urllib.parse import urlsplit
 
+from bosun_common.quantity import parse_quantity_exact
 from graph_planner.cel.declare import DYN_LIST, DYN_MAP, Fn, T, opaque, opaque_kind, opaque_value
 from graph_planner.cel.limits import MAX_LIST_ITEMS, MAX_REGEX_LENGTH, MAX_STRING_BYTES, LimitError
 
 # -- quantity ---------------------------------------------------------------
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
-_SUFFIX = {
-    "": Fraction(1),
-    "n": Fraction(1, 10**9),
-    "u": Fraction(1, 10**6),
-    "m": Fraction(1, 1000),
-    "k": Fraction(10**3),
-    "M": Fraction(10**6),
-    "G": Fraction(10**9),
-    "T": Fraction(10**12),
-    "P": Fraction(10**15),
-    "E": Fraction(10**18),
-    **{s: Fraction(1024**i) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"), start=1)},
-}
-
-
-def parse_quantity(text: str) -> Fraction:
-    match = _QUANTITY.match(text.strip())
-    if not match:
-        raise ValueError(f"invalid quantity {text!r}")
-    number, suffix = Fraction(match.group(1)), match.group(2) or ""
-    if suffix[:1] in ("e", "E"):
-        return number * Fraction(10) ** int(suffix[1:])
-    return number * _SUFFIX[suffix]
+parse_quantity = parse_quantity_exact
 
 
 def _q(arg: Any) -> Fraction:
