@@ -127,15 +127,11 @@ class GraphPlanner:
                 self.mark_instances_of(rgd_name, trace)
 
     def on_crd(self, crd: dict[str, Any]) -> None:
-        # A CRD appearing can complete an RGD waiting for its schema, or make its kind ready.
+        # A CRD appearing can complete an RGD waiting for a schema, or make its own kind ready.
         crd_name = (crd.get("metadata") or {}).get("name", "")
-        kinds = {
-            f"{crd.get('spec', {}).get('group')}/{v.get('name')}/{crd.get('spec', {}).get('names', {}).get('kind')}"
-            for v in crd.get("spec", {}).get("versions", [])
-        }
         for rgd_name, result in self.results.items():
             generated = result.graph.crd["metadata"]["name"] if result.graph is not None else None
-            if generated == crd_name or any(k in kinds for k in result.pending_kinds) or result.pending_kinds:
+            if generated == crd_name or result.pending_kinds:
                 self.dirty_rgds.add(rgd_name)
 
     def mark(self, kind: Kind, name: str, trace: otel_context.Context | None = None) -> None:

@@ -49,6 +49,7 @@ DAEMONSET: tuple[str, str] = ("apps/v1", "DaemonSet")
 PDB: tuple[str, str] = ("policy/v1", "PodDisruptionBudget")
 KINDS = (POD, NODE, NODECLAIM, NODEPOOL, DAEMONSET, PDB)
 DISRUPTION_INTERVAL = 10.0
+STATUS_INTERVAL = 2.0  # NodePool status needs no faster refresh than this
 RESEND_SECONDS = 10.0
 ICE_SECONDS = 180.0
 
@@ -88,6 +89,7 @@ class NodePlanner:
     last_pod_event: dict[str, dt.datetime] = field(default_factory=dict)
     sent: dict[str, tuple[str, float]] = field(default_factory=dict)
     last_disruption: float = 0.0
+    last_status: float = 0.0
     decisions: list[str] = field(default_factory=list)  # explanations, newest last (bounded)
 
     # -- inputs -------------------------------------------------------------------
@@ -169,23 +171,30 @@ class NodePlanner:
         catalog = self.available_catalog()
         if catalog is None:
             return plans
+        snapshot: Snapshot | None = None
+
+        def current() -> Snapshot:  # built at most once per pass, and only when needed
+            nonlocal snapshot
+            if snapshot is None:
+                snapshot = self.snapshot(catalog)
+            return snapshot
+
         if self.batcher.ready():
             batch = self.batcher.take()
-            self.provision(
-                catalog,
-                plans,
-                batch_id=hashlib.sha256(",".join(sorted(p.uid for p in batch)).encode()).hexdigest()[:12],
-            )
+            batch_id = hashlib.sha256(",".join(sorted(p.uid for p in batch)).encode()).hexdigest()[:12]
+            self.provision(current(), plans, batch_id)
+            snapshot = None  # the claims just opened count as in flight from here on
         self.lifecycle(plans)
         if self.monotonic() - self.last_disruption >= DISRUPTION_INTERVAL:
             self.last_disruption = self.monotonic()
-            self.disruption(catalog, plans)
+            self.disruption(current(), plans)
         self.orchestrate(plans)
-        self.nodepool_status(catalog, plans)
+        if self.monotonic() - self.last_status >= STATUS_INTERVAL:
+            self.last_status = self.monotonic()
+            self.nodepool_status(current(), plans)
         return plans
 
-    def provision(self, catalog: Catalog, plans: Plans, batch_id: str) -> None:
-        snapshot = self.snapshot(catalog)
+    def provision(self, snapshot: Snapshot, plans: Plans, batch_id: str) -> None:
         if not snapshot.pending:
             return
         result = schedule_pods(snapshot)
@@ -294,8 +303,7 @@ class NodePlanner:
         if actions:
             self.kube(plans, f"terminate/{name}", actions)
 
-    def disruption(self, catalog: Catalog, plans: Plans) -> None:
-        snapshot = self.snapshot(catalog)
+    def disruption(self, snapshot: Snapshot, plans: Plans) -> None:
         state = cluster(snapshot)
         now = self.clock()
         busy = {name for o in self.orchestrations for name in (*o.candidates, *o.replacements)}
@@ -349,8 +357,7 @@ class NodePlanner:
             still.append(orchestration)
         self.orchestrations = still
 
-    def nodepool_status(self, catalog: Catalog, plans: Plans) -> None:
-        snapshot = self.snapshot(catalog)
+    def nodepool_status(self, snapshot: Snapshot, plans: Plans) -> None:
         now = self.stamp()
         pools = {p.name: p for p in snapshot.nodepools}
         for document in self.of_kind(NODEPOOL):
