@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +27,6 @@ from bosun_devstack.services import ServiceProcess
 from bosun_devstack.stack import LocalStack
 
 CRDS = REPO_ROOT / "deploy" / "kustomize" / "base" / "crds"
-
-
-def counter(svc: ServiceProcess, name: str, **labels: str) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{svc.port}/metrics", timeout=5).read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items())
-    )
 
 
 async def wait_for(check: Any, timeout: float = 600.0) -> float:
@@ -92,7 +82,7 @@ async def measure(stack: LocalStack, logs: Path) -> list[str]:
     watches = await bus.ensure_bucket(WATCHES)
     await watches.put("v1/ConfigMap", b"{}")
     informer = start("informer")
-    took = await wait_for(lambda: counter(informer, "bosun_informer_events_total", kind="ConfigMap") >= 1000)
+    took = await wait_for(lambda: informer.metric("bosun_informer_events_total", kind="ConfigMap") >= 1000)
     lines.append(
         f"informer: 1,000 objects listed and published in {took:.2f} s = {1000 / took:,.0f} events/s"
     )
@@ -125,7 +115,7 @@ async def measure(stack: LocalStack, logs: Path) -> list[str]:
     ]
     began = time.monotonic()
     await bus.publish_many(plans, timeout=60)
-    await wait_for(lambda: counter(actuator, "bosun_messages_consumed_total", kind="KubePlan") >= 1000)
+    await wait_for(lambda: actuator.metric("bosun_messages_consumed_total", kind="KubePlan") >= 1000)
     took = time.monotonic() - began
     lines.append(f"k8s-actuator: 1,000 server-side apply plans in {took:.2f} s = {1000 / took:,.0f} plans/s")
 
@@ -179,7 +169,7 @@ async def measure(stack: LocalStack, logs: Path) -> list[str]:
     await asyncio.sleep(3)  # the informer publishes them
     planner = start("graph_planner")
     began = time.monotonic()
-    await wait_for(lambda: counter(planner, "bosun_plans_published_total", target="instance") >= 300)
+    await wait_for(lambda: planner.metric("bosun_plans_published_total", target="instance") >= 300)
     planned = time.monotonic() - began
 
     async def children() -> bool:

@@ -64,7 +64,7 @@ from bosun_devstack.kube_cluster import kubectl_binary
 from bosun_devstack.nats_server import nats_server_binary
 from bosun_devstack.procs import Proc, free_port
 from bosun_devstack.procs import wait_until as wait_for_process
-from bosun_devstack.services import ServiceProcess
+from bosun_devstack.services import ServiceProcess, read_metric
 from bosun_devstack.stack import LocalStack
 from tests.integration.test_cluster import kwok_node, wait_for
 from tests.integration.test_k8s_actuator import Plans
@@ -989,16 +989,6 @@ def start_as_pod(
     return proc, port
 
 
-def metric(port: int, name: str, **labels: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-        text = response.read().decode()
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 async def test_every_service_runs_as_its_pod_would(
     stack: LocalStack,
     rendered: dict[str, list[dict[str, Any]]],
@@ -1025,7 +1015,7 @@ async def test_every_service_runs_as_its_pod_would(
         informer_port = procs["informer"][1]
 
         namespace = f"deploy-{unique}"
-        before = metric(informer_port, "bosun_informer_events_total", kind="Namespace")
+        before = read_metric(informer_port, "bosun_informer_events_total", kind="Namespace")
         outcome = await Plans(bus, "deploy-tests").run(
             f"in-cluster-{unique}",
             ApplyObject(
@@ -1050,7 +1040,7 @@ async def test_every_service_runs_as_its_pod_would(
         assert (await kube.get("v1", "ConfigMap", "c", namespace))["metadata"]["name"] == "c"
 
         async def informer_saw_it() -> bool:
-            return metric(informer_port, "bosun_informer_events_total", kind="Namespace") > before
+            return read_metric(informer_port, "bosun_informer_events_total", kind="Namespace") > before
 
         await wait_for(informer_saw_it, timeout=30)
         for service, (proc, _) in procs.items():

@@ -4,7 +4,6 @@ and actuator replicas sharing the work queue."""
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,15 +18,6 @@ from tests.integration.conftest import ServiceProcess
 from tests.integration.e2e.test_kro_invalid import configmap, graph_accepted, rgd
 from tests.integration.e2e.test_kro_webapp import until
 from tests.integration.e2e.test_nodes_scale import NODECLASS, deployment, nodepool, predicted
-
-
-def metric(svc: ServiceProcess, name: str, **labels: str) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{svc.port}/metrics", timeout=5).read().decode()
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 async def configmap_value(kube: KubeClient, name: str) -> str | None:
@@ -74,7 +64,7 @@ async def test_two_graph_planners_split_instances_and_survive_losing_one(
 
     await apply_all("one")
     await until(lambda: all_have("one"), what="every instance's ConfigMap")
-    shares = [metric(p, "bosun_plans_published_total", target="instance") for p in planners]
+    shares = [p.metric("bosun_plans_published_total", target="instance") for p in planners]
     assert all(share > 0 for share in shares), shares  # both replicas planned instances
 
     planners[0].kill()  # its partitions move to the survivor once its membership expires
@@ -96,9 +86,9 @@ async def test_a_standby_node_planner_takes_over_without_provisioning_twice(
     first = services("node_planner", BOSUN_REPLICA_ID=f"np-1-{unique}")
     second = services("node_planner", BOSUN_REPLICA_ID=f"np-2-{unique}")
     await asyncio.sleep(2.0)
-    leader = first if metric(first, "bosun_leader", lease="node-planner") == 1 else second
+    leader = first if first.metric("bosun_leader", lease="node-planner") == 1 else second
     standby = second if leader is first else first
-    assert metric(standby, "bosun_leader", lease="node-planner") == 0
+    assert standby.metric("bosun_leader", lease="node-planner") == 0
     leader.kill()
     await kube.apply(NODECLASS, field_manager="kubectl")
     await kube.apply(pool, field_manager="kubectl")
@@ -109,7 +99,7 @@ async def test_a_standby_node_planner_takes_over_without_provisioning_twice(
         return len(pods) == 60 and all(p.get("status", {}).get("phase") == "Running" for p in pods)
 
     await until(all_running, timeout=180, what="the standby to take over and provision")
-    assert metric(standby, "bosun_leader", lease="node-planner") == 1
+    assert standby.metric("bosun_leader", lease="node-planner") == 1
     claims, _ = await kube.list(
         "karpenter.sh/v1", "NodeClaim", label_selector=f"karpenter.sh/nodepool=standby-{unique}"
     )
@@ -154,6 +144,6 @@ async def test_two_actuator_replicas_share_the_work_queue(
     assert set(seen.values()) == {1}
     # Both replicas took part (the shared session queue may also hold other tests' leftovers;
     # exactly-once is what the outcomes above show).
-    counts = [metric(a, "bosun_messages_consumed_total", kind="KubePlan") for a in actuators]
+    counts = [a.metric("bosun_messages_consumed_total", kind="KubePlan") for a in actuators]
     assert sum(counts) >= 60 and all(c > 0 for c in counts), counts
     await outcomes.unsubscribe()

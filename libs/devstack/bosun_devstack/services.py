@@ -12,6 +12,21 @@ from bosun_devstack.procs import Proc, free_port, wait_until
 SERVICES = ("informer", "graph_planner", "node_planner", "k8s_actuator", "cloud_actuator")
 
 
+def metrics_text(port: int) -> str:
+    """A service's `/metrics` page (Prometheus text)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        return str(resp.read().decode())
+
+
+def read_metric(port: int, name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include `labels`."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics_text(port).splitlines()
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items())
+    )
+
+
 class ServiceProcess:
     """One service with its own HTTP port; `start` returns once `/readyz` answers 200."""
 
@@ -47,6 +62,9 @@ class ServiceProcess:
 
     def kill(self) -> None:
         self.proc.kill()
+
+    def metric(self, name: str, **labels: str) -> float:
+        return read_metric(self.port, name, **labels)
 
     def log(self, lines: int = 50) -> str:
         return self.proc.tail(lines)

@@ -13,11 +13,11 @@ import msgpack
 from bosun_common.bus import Bus
 from bosun_common.codec import decode
 from bosun_common.kube import KubeClient
-from bosun_common.kube_plans import ApplyObject, KubePlan
-from bosun_common.messages import DeadLetter, KubePlanMessage, Outcome
-from bosun_common.streams import k8s_outcome_subject, k8s_plan_subject
+from bosun_common.kube_plans import ApplyObject
+from bosun_common.messages import DeadLetter, Outcome
 from tests.integration.conftest import ServiceProcess
 from tests.integration.e2e.test_kro_webapp import until
+from tests.integration.test_k8s_actuator import Plans
 
 PER_SUBJECT = 1000
 
@@ -90,25 +90,12 @@ async def test_a_flood_of_bad_messages_is_dead_lettered_and_work_goes_on(
         assert health.status == 200
 
     # Real work continues: a plan is executed and answered.
-    outcomes = await bus.js.subscribe(
-        k8s_outcome_subject("tests", f"after-{unique}"), stream="OUTCOMES", ordered_consumer=True
-    )
     cm = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": f"after-{unique}", "namespace": "default"},
     }
-    await bus.publish(
-        k8s_plan_subject("tests", f"after-{unique}"),
-        KubePlanMessage(
-            plan=KubePlan(
-                key=f"after-{unique}", planner="tests", actions=[ApplyObject(object=cm, fieldManager="tests")]
-            )
-        ),
-        key=f"after-{unique}",
-    )
-    outcome = decode((await outcomes.next_msg(timeout=60)).data)[1]
-    await outcomes.unsubscribe()
+    outcome = await Plans(bus, "tests").run(f"after-{unique}", ApplyObject(object=cm, fieldManager="tests"))
     assert isinstance(outcome, Outcome) and outcome.ok
     # Leave STATE as we found it: the garbage would otherwise be replayed by later planners.
     for prefix in ("state.v1.Pod", "state.kro%2Erun%2Fv1alpha1.ResourceGraphDefinition"):
