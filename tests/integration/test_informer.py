@@ -12,7 +12,7 @@ from typing import Any
 
 from bosun_common.bus import Bus
 from bosun_common.codec import decode
-from bosun_common.kube import KubeClient
+from bosun_common.kube import KubeClient, KubeError
 from bosun_common.messages import ObjectChange, ObjectState
 from bosun_common.streams import SCHEMAS, WATCHES, object_subject
 from tests.integration.conftest import ServiceProcess, stream_messages
@@ -179,11 +179,18 @@ async def test_a_kind_whose_crd_appears_later_is_picked_up(
     }
     await kube.apply(crd, field_manager="bosun-tests")
     await eventually(lambda: _established(kube, f"lates.{group}"))
-    kube.forget_discovery()
-    await kube.apply(
-        {"apiVersion": f"{group}/v1", "kind": "Late", "metadata": {"name": "x", "namespace": "default"}},
-        field_manager="bosun-tests",
-    )
+    late = {"apiVersion": f"{group}/v1", "kind": "Late", "metadata": {"name": "x", "namespace": "default"}}
+
+    async def applied() -> bool:  # discovery may lag a moment behind Established
+        kube.forget_discovery()
+        try:
+            await kube.apply(late, field_manager="bosun-tests")
+        except KubeError:
+            return False
+        return True
+
+    await eventually(applied)
+
     state = await eventually(lambda: last_state(bus, f"{group}/v1", "Late", "default", "x"), timeout=60)
     assert state.object["metadata"]["name"] == "x"
 

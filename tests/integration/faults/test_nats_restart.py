@@ -16,7 +16,7 @@ from bosun_devstack.stack import LocalStack
 from tests.integration.conftest import ServiceProcess
 from tests.integration.e2e.test_kro_invalid import configmap, graph_accepted, rgd
 from tests.integration.e2e.test_kro_webapp import until
-from tests.integration.e2e.test_nodes_scale import NODECLASS, deployment, nodepool, predicted
+from tests.integration.e2e.test_nodes_scale import NODECLASS, deployment, hourly_cost, nodepool, predicted
 
 PODS, INSTANCES = 500, 100
 
@@ -114,18 +114,18 @@ async def test_nats_killed_and_restarted_mid_rollout(
     assert sorted(c["metadata"]["name"] for c in configmaps) == sorted(names)  # one child each, none lost
     selector = f"karpenter.sh/nodepool=nats-{unique}"
 
-    async def one_node_per_claim() -> bool:
+    async def one_busy_node_per_claim() -> bool:
         claims, _ = await kube.list("karpenter.sh/v1", "NodeClaim", label_selector=selector)
         nodes, _ = await kube.list("v1", "Node", label_selector=selector)
+        pods, _ = await kube.list("v1", "Pod", "default", label_selector=f"app=nats-{unique}")
         named = sorted((c.get("status") or {}).get("nodeName") or "" for c in claims)
-        return named == sorted(n["metadata"]["name"] for n in nodes)
+        node_names = sorted(n["metadata"]["name"] for n in nodes)
+        return named == node_names and {p["spec"].get("nodeName") for p in pods} == set(node_names)
 
-    # A claim deleted during the outage has its instance (and node) terminated by name.
-    await until(one_node_per_claim, timeout=60, what="one node per NodeClaim, and no node without one")
-    claims, _ = await kube.list("karpenter.sh/v1", "NodeClaim", label_selector=selector)
-    nodes, _ = await kube.list("v1", "Node", label_selector=selector)
-    pods, _ = await kube.list("v1", "Pod", "default", label_selector=f"app=nats-{unique}")
-    used = {p["spec"]["nodeName"] for p in pods}
-    assert used == {n["metadata"]["name"] for n in nodes}, "a node was provisioned for nothing"
-    # The outage may split the batch, which can cost a claim more than one solve; never a duplicate.
-    assert len(claims) <= len(prediction["nodeclaims"]) + 1, (len(claims), len(prediction["nodeclaims"]))
+    # A claim deleted during the outage has its instance (and node) terminated by name, and a
+    # node a split batch left without pods is consolidated away (emptiness).
+    await until(one_busy_node_per_claim, timeout=90, what="one node per NodeClaim, every node holding pods")
+    # The outage may split the batch into more, smaller NodeClaims; duplicates would show as
+    # nodes holding nothing (waited out above) or as a cost well above the prediction.
+    cost, count = await hourly_cost(kube, f"nats-{unique}")
+    assert cost <= prediction["totalPrice"] * 1.5, (cost, prediction["totalPrice"], count)
