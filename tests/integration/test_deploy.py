@@ -26,11 +26,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -40,6 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 import yaml
 
@@ -57,10 +60,12 @@ from bosun_common.kube_plans import (
     SetFinalizer,
 )
 from bosun_common.messages import ObjectState
+from bosun_common.permissions import allowed_publish
 from bosun_common.service import ServiceSettings
 from bosun_common.streams import SCHEMAS, WATCHES, openapi_schema_key, state_subject_filter
 from bosun_devstack import certs
 from bosun_devstack.kube_cluster import kubectl_binary
+from bosun_devstack.nats_security import certificate_common_name, certificate_users_config
 from bosun_devstack.nats_server import nats_server_binary
 from bosun_devstack.procs import Proc, free_port
 from bosun_devstack.procs import wait_until as wait_for_process
@@ -267,6 +272,10 @@ def test_overlay_renders_every_piece(rendered: dict[str, list[dict[str, Any]]], 
         assert config["BOSUN_CLOUD_PROVIDER"] == "aws"
         assert config["NATS_URL"] == "tls://bosun-nats:4222"
         assert conf.count("tls {") == 2, "client and route TLS"
+        assert "verify_and_map: true" in conf and "include ./nats-users.conf" in conf
+        assert nats_config["data"]["nats-users.conf"] == certificate_users_config(), (
+            "regenerate: bosun deploy nats-users > deploy/kustomize/overlays/prod/nats-users.conf"
+        )
         mounts = {
             m["mountPath"]: m["name"]
             for m in nats["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
@@ -278,7 +287,7 @@ def test_overlay_renders_every_piece(rendered: dict[str, list[dict[str, Any]]], 
                 pod = named(objs, "Deployment", f"bosun-{service}")["spec"]["template"]["spec"]
                 [mount] = [m for m in pod["containers"][0]["volumeMounts"] if path.startswith(m["mountPath"])]
                 volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
-                assert volume["secret"]["secretName"] == "bosun-nats-client-tls"
+                assert volume["secret"]["secretName"] == f"bosun-nats-{service}-tls"
 
 
 # --- RBAC -----------------------------------------------------------------------------------------
@@ -789,34 +798,53 @@ async def test_the_rendered_nats_config_forms_a_jetstream_cluster_the_services_c
 ) -> None:
     """Three real nats-servers from the overlay's nats.conf (addresses and paths moved to loopback and
     tmp, nothing else), with certificates shaped like the prod Secrets; the services' settings from
-    the overlay's ConfigMap connect and provision the bus. In prod a client without a certificate is
-    refused."""
+    the overlay's ConfigMap connect and provision the bus. In prod every service's own certificate
+    maps to its own NATS user: it may publish where DESIGN.md says and is refused elsewhere, and a
+    client with no certificate, or one that names no service, is refused."""
     objs = rendered[overlay]
-    conf = next(
+    nats_files = next(
         o for o in of_kind(objs, "ConfigMap") if o["metadata"]["name"].startswith("bosun-nats-config")
-    )["data"]["nats.conf"]
+    )["data"]
+    conf = nats_files["nats.conf"]
     config = named(objs, "ConfigMap", "bosun-config")["data"]
     tls = overlay == "prod"
+    for name, content in nats_files.items():  # the ConfigMap's files, side by side as mounted
+        (tmp_path / name).write_text(content)
 
-    server_tls, client_tls = tmp_path / "server-tls", tmp_path / "client-tls"
-    for directory in (server_tls, client_tls):
-        directory.mkdir()
     ca = certs.make_ca(tmp_path, "ca")
-    server = certs.issue(
-        ca,
-        tmp_path,
-        "server",
-        common_name="bosun-nats",
-        dns=("bosun-nats", "*.bosun-nats-headless", "localhost"),
-        ips=("127.0.0.1",),
-        server=True,
-        client=True,  # the routes between servers are mutual TLS too
-    )
-    client = certs.issue(ca, tmp_path, "client", common_name="bosun-services", client=True)
-    for directory, pair in ((server_tls, server), (client_tls, client)):  # as a kubernetes.io/tls Secret
+
+    def as_secret(name: str, pair: certs.KeyPair) -> Path:
+        """A kubernetes.io/tls Secret's files, as a pod sees them."""
+        directory = tmp_path / name
+        directory.mkdir()
         (directory / "ca.crt").write_bytes(ca.cert_pem())
         (directory / "tls.crt").write_bytes(pair.cert_pem())
         (directory / "tls.key").write_bytes(pair.key_pem())
+        return directory
+
+    server_tls = as_secret(
+        "bosun-nats-server-tls",
+        certs.issue(
+            ca,
+            tmp_path,
+            "server",
+            common_name="bosun-nats",
+            dns=("bosun-nats", "*.bosun-nats-headless", "localhost"),
+            ips=("127.0.0.1",),
+            server=True,
+            client=True,  # the routes between servers are mutual TLS too
+        ),
+    )
+    client_tls = {  # one Secret per service: CN=bosun-<service> is its NATS user
+        service: as_secret(
+            f"bosun-nats-{service}-tls",
+            certs.issue(ca, tmp_path, service, common_name=certificate_common_name(service), client=True),
+        )
+        for service in SERVICES
+    }
+    stranger_tls = as_secret(
+        "stranger-tls", certs.issue(ca, tmp_path, "stranger", common_name="bosun-stranger", client=True)
+    )
 
     ports = [{"client": free_port(), "cluster": free_port(), "http": free_port()} for _ in range(3)]
     servers: list[Proc] = []
@@ -834,7 +862,7 @@ async def test_the_rendered_nats_config_forms_a_jetstream_cluster_the_services_c
             local = replace_exactly(local, "/data/jetstream", str(tmp_path / f"data-{i}"))
             local = replace_exactly(local, "/var/run/nats/nats.pid", str(tmp_path / f"nats-{i}.pid"))
             local = replace_exactly(local, "/etc/nats/tls/", f"{server_tls}/", count=6 if tls else 0)
-            path = tmp_path / f"nats-{i}.conf"
+            path = tmp_path / f"nats-{i}.conf"  # next to nats-users.conf, as in the pod's /etc/nats
             path.write_text(local)
             servers.append(
                 Proc(
@@ -858,19 +886,22 @@ async def test_the_rendered_nats_config_forms_a_jetstream_cluster_the_services_c
         assert varz["server_name"] == "bosun-nats-0" and varz["cluster"]["name"] == "bosun"
         assert varz.get("tls_required", False) is tls and varz.get("tls_verify", False) is tls
 
-        # The services' settings, exactly as the ConfigMap gives them (paths moved to the test's files).
-        in_cluster_url = "tls://bosun-nats:4222" if tls else "nats://bosun-nats:4222"
-        for name, value in config.items():
-            value = value.replace("/etc/bosun/nats-tls/", f"{client_tls}/")
-            if name == "NATS_URL":
-                value = replace_exactly(
-                    value, in_cluster_url, in_cluster_url.replace("bosun-nats:4222", "localhost:{}")
-                )
-                value = value.format(ports[1]["client"])
-            monkeypatch.setenv(name, value)
-        settings = ServiceSettings()
+        def settings_of(service: str) -> ServiceSettings:
+            """The service's settings, exactly as the ConfigMap gives them (the Secret's mount moved)."""
+            in_cluster_url = "tls://bosun-nats:4222" if tls else "nats://bosun-nats:4222"
+            for name, value in config.items():
+                value = value.replace("/etc/bosun/nats-tls/", f"{client_tls[service]}/")
+                if name == "NATS_URL":
+                    value = replace_exactly(
+                        value, in_cluster_url, in_cluster_url.replace("bosun-nats:4222", "localhost:{}")
+                    )
+                    value = value.format(ports[1]["client"])
+                monkeypatch.setenv(name, value)
+            return ServiceSettings()
+
+        settings = settings_of("informer")
         assert (settings.nats_tls_ca is not None) is tls
-        bus = await Bus.connect(settings.nats_url, service="deploy-tests", tls=settings.tls_context())
+        bus = await Bus.connect(settings.nats_url, service="informer", tls=settings.tls_context())
         try:
             await bus.provision()
             stream = await bus.js.stream_info("PLANS")
@@ -879,24 +910,59 @@ async def test_the_rendered_nats_config_forms_a_jetstream_cluster_the_services_c
             await bus.close()
 
         if tls:
-            import ssl
-
-            import nats
-
-            without_certificate = ssl.create_default_context(cafile=str(client_tls / "ca.crt"))
-            with pytest.raises(Exception):  # noqa: B017 - the handshake or the first read fails, depending on timing
-                nc = await nats.connect(
-                    f"tls://localhost:{ports[2]['client']}",
-                    tls=without_certificate,
-                    allow_reconnect=False,
-                    max_reconnect_attempts=0,
-                    connect_timeout=3,
-                )
-                await nc.flush(timeout=3)
-                await nc.close()
+            await check_each_service_publishes_only_where_it_may(settings_of, client_tls)
+            url = f"tls://localhost:{ports[2]['client']}"
+            without_certificate = ssl.create_default_context(cafile=str(server_tls / "ca.crt"))
+            for context in (without_certificate, client_context(stranger_tls)):
+                with pytest.raises(Exception):  # noqa: B017 - the handshake or the first read fails, by timing
+                    nc = await nats.connect(
+                        url, tls=context, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=3
+                    )
+                    await nc.flush(timeout=3)
+                    await nc.close()
     finally:
         for proc in servers:
             proc.stop()
+
+
+def client_context(secret: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(secret / "ca.crt"))
+    context.load_cert_chain(str(secret / "tls.crt"), str(secret / "tls.key"))
+    return context
+
+
+async def check_each_service_publishes_only_where_it_may(
+    settings_of: Callable[[str], ServiceSettings], client_tls: dict[str, Path]
+) -> None:
+    """Each service, on its own certificate, publishes once on each service's first subject: its
+    own goes through, every other one is refused as a permissions violation."""
+    subjects = {s: allowed_publish(s)[0].replace(">", "deploy-check") for s in SERVICES}
+    for service in SERVICES:
+        settings = settings_of(service)
+        errors = await publish_once_each(settings.nats_url, client_context(client_tls[service]), subjects)
+        refused = {s for s, subject in subjects.items() if any(f'"{subject}"' in e for e in errors)}
+        assert refused == set(SERVICES) - {service}, (service, errors)
+        assert all("permissions violation for publish" in e.lower() for e in errors), errors
+
+
+async def publish_once_each(url: str, context: ssl.SSLContext, subjects: dict[str, str]) -> list[str]:
+    """Publish on each subject over one connection; the errors the server sent back."""
+    errors: list[str] = []
+
+    async def collect(error: Exception) -> None:
+        errors.append(str(error))
+
+    nc = await nats.connect(
+        url, tls=context, error_cb=collect, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=3
+    )
+    try:
+        for subject in subjects.values():
+            await nc.publish(subject, b"deploy check")
+        await nc.flush(timeout=3)
+        await asyncio.sleep(0.2)  # a refusal comes back as -ERR, after the flush's PONG at worst
+    finally:
+        await nc.close()
+    return errors
 
 
 # --- as pods ----------------------------------------------------------------------------------------

@@ -7,22 +7,15 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-# Subcommand groups, each a module with `register(subparsers)`. Modules that do
-# not exist yet are skipped so the command works while groups are being added.
-GROUPS = ("bosun_cli.up", "bosun_cli.rgd", "bosun_cli.nodes", "bosun_cli.run")
+# Subcommand groups, each a module with `register(subparsers)`.
+GROUPS = ("bosun_cli.up", "bosun_cli.rgd", "bosun_cli.nodes", "bosun_cli.deploy")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bosun", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in GROUPS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
