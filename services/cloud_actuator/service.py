@@ -35,8 +35,9 @@ from bosun_common.bus import Bus, Delivery, Reject, Retry
 from bosun_common.catalog import Catalog, load_catalog
 from bosun_common.cloud_plans import CloudOutcome, CloudPlan, LaunchInstance, TerminateInstance
 from bosun_common.codec import Message
+from bosun_common.plan_fence import PlanFence
 from bosun_common.service import ServiceContext, ServiceSettings
-from bosun_common.streams import CATALOG, PLANS, cloud_outcome_subject
+from bosun_common.streams import CATALOG, PLAN_FENCES, PLANS, cloud_outcome_subject
 from cloud_actuator.catalogs import BUILTIN_CATALOGS, builtin_catalog
 from cloud_actuator.gc import GarbageCollector
 from cloud_actuator.offerings import UnavailableOfferings, UnavailablePatterns
@@ -63,6 +64,7 @@ class CloudActuatorSettings(ServiceSettings):
     gc_grace: float = Field(default=60.0, ge=0)
     unavailable_ttl: float = Field(default=180.0, ge=0)
     catalog_refresh: float = Field(default=5.0, gt=0)
+    actuator_concurrency: int = Field(default=16, ge=1, le=64)
     cluster_name: str = "bosun"
     aws_launch_template: str = "bosun-nodes"
     aws_subnets: str = ""
@@ -181,16 +183,42 @@ def _unique(keys: list[OfferingKey]) -> list[tuple[str, str, str]]:
 
 
 class Handler:
-    """The consumer callback: execute, then publish the outcome (deduplicated per plan message)."""
+    """The consumer callback: execute, then publish the outcome (deduplicated per plan message).
 
-    def __init__(self, bus: Bus, provider: CloudProvider, *, max_deliver: int) -> None:
+    One claim's plans run one at a time and in order across replicas (`PlanFence`): a
+    launch that a newer plan (its terminate) overtook is skipped, not run late.
+    """
+
+    def __init__(self, bus: Bus, provider: CloudProvider, fence: PlanFence, *, max_deliver: int) -> None:
         self.bus = bus
         self.provider = provider
+        self.fence = fence
         self.max_deliver = max_deliver
 
     async def __call__(self, message: Message, delivery: Delivery) -> None:
         if not isinstance(message, CloudPlan):
             raise Reject(f"the cloud-actuator takes CloudPlan messages, not {message.KIND}")
+        async with self.fence.hold(delivery.subject, delivery.stream_sequence) as turn:
+            if turn.verdict == "done":  # a redelivery of a plan finished (and reported) already
+                return
+            if turn.verdict == "superseded":
+                outcome = CloudOutcome(
+                    key=message.key,
+                    op=message.action.op,
+                    ok=False,
+                    message="not executed: a newer plan for this claim ran first",
+                    skipped="superseded",
+                )
+            else:
+                outcome = await self.execute(message, delivery)
+            await self.bus.publish(
+                cloud_outcome_subject(message.key),
+                outcome,
+                key=message.key,
+                msg_id=f"{delivery.envelope.id}.outcome",
+            )
+
+    async def execute(self, message: CloudPlan, delivery: Delivery) -> CloudOutcome:
         try:
             outcome = await execute(self.provider, message)
         except (TransientError, NatsError, TimeoutError) as exc:  # the cloud or the bus is briefly away
@@ -218,12 +246,7 @@ class Handler:
             outcome.key,
             "ok" if outcome.ok else f"{outcome.reason}: {outcome.message}",
         )
-        await self.bus.publish(
-            cloud_outcome_subject(message.key),
-            outcome,
-            key=message.key,
-            msg_id=f"{delivery.envelope.id}.outcome",
-        )
+        return outcome
 
 
 class CatalogPublisher:
@@ -263,15 +286,17 @@ async def body(ctx: ServiceContext) -> None:
     try:
         publisher = CatalogPublisher(ctx.bus, provider)
         await publisher.publish()
-        max_deliver = 8
+        max_deliver, ack_wait = 8, 60.0
+        fence = PlanFence(await ctx.bus.ensure_bucket(PLAN_FENCES), settings.replica_id)
         consumer = ctx.bus.consume(
             stream=PLANS.name,
             durable=DURABLE,
             filter_subjects=[PLAN_FILTER],
-            handler=Handler(ctx.bus, provider, max_deliver=max_deliver),
-            batch=8,
+            handler=Handler(ctx.bus, provider, fence, max_deliver=max_deliver),
+            batch=32,
             max_deliver=max_deliver,
-            ack_wait=60.0,
+            ack_wait=ack_wait,
+            concurrency=settings.actuator_concurrency,
         )
         tasks.append(consumer.start())
         lease = await ctx.lease(GC_LEASE)

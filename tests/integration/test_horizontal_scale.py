@@ -147,3 +147,75 @@ async def test_two_actuator_replicas_share_the_work_queue(
     counts = [a.metric("bosun_messages_consumed_total", kind="KubePlan") for a in actuators]
     assert sum(counts) >= 60 and all(c > 0 for c in counts), counts
     await outcomes.unsubscribe()
+
+
+async def watch_values(
+    kube: KubeClient, selector: str, since: str, want: dict[str, str], seen: dict[str, list[str]]
+) -> None:
+    """Record each ConfigMap's `n`, event by event (a watch never reorders), until all reach `want`."""
+    params = {"watch": "true", "labelSelector": selector, "resourceVersion": since}
+    async for event in kube.stream("/api/v1/namespaces/default/configmaps", params, timeout=60):
+        obj = event["object"]
+        if event["type"] in ("ADDED", "MODIFIED"):
+            seen.setdefault(obj["metadata"]["name"], []).append(obj["data"]["n"])
+        if all(values[-1:] == [want[name]] for name, values in seen.items()) and len(seen) == len(want):
+            return
+
+
+async def test_two_actuator_replicas_run_each_keys_plans_in_order(
+    bus: Bus, kube: KubeClient, services: Callable[..., ServiceProcess], unique: str
+) -> None:
+    """40 plans for each of 4 keys, published in order, each setting its ConfigMap's `n` to the
+    plan's number, taken by two k8s-actuators that run 8 keys at a time each. Every ConfigMap's `n`
+    only goes up (a plan that a newer one overtook is skipped, never run late), ends at the last
+    plan's, and every plan gets exactly one outcome."""
+    actuators = [services("k8s_actuator", BOSUN_REPLICA_ID=f"ko-{i}-{unique}") for i in (1, 2)]
+    planner, keys, rounds = f"order-{unique}", [f"key{k}" for k in range(4)], 40
+    outcomes = await bus.js.subscribe(f"outcomes.k8s.{planner}.>", stream="OUTCOMES", ordered_consumer=True)
+    since = (await kube.request("GET", "/api/v1/namespaces/default/configmaps"))["metadata"][
+        "resourceVersion"
+    ]
+    plans: list[tuple[str, Any, str, str | None]] = []
+    for n in range(rounds):
+        for key in keys:
+            cm = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"{planner}-{key}", "namespace": "default", "labels": {"order": unique}},
+                "data": {"n": str(n)},
+            }
+            plan = KubePlan(key=key, planner=planner, actions=[ApplyObject(object=cm, fieldManager="tests")])
+            plans.append((k8s_plan_subject(planner, key), KubePlanMessage(plan=plan), key, None))
+    seen: dict[str, list[str]] = {}
+    want = {f"{planner}-{key}": str(rounds - 1) for key in keys}
+    watching = asyncio.create_task(watch_values(kube, f"order={unique}", since, want, seen))
+    await asyncio.sleep(0.5)  # the watch is open before the first plan runs
+    await bus.publish_many(plans)
+
+    per_plan: dict[str, int] = {}
+    skipped = 0
+    async with asyncio.timeout(90):
+        while len(per_plan) < len(plans):
+            outcome = decode((await outcomes.next_msg(timeout=60)).data)[1]
+            assert isinstance(outcome, Outcome) and outcome.ok, outcome
+            per_plan[outcome.planId] = per_plan.get(outcome.planId, 0) + 1
+            skipped += outcome.skipped is not None
+        await watching
+    await asyncio.sleep(1.0)
+    while True:
+        try:
+            extra = decode((await outcomes.next_msg(timeout=0.5)).data)[1]
+        except TimeoutError:
+            break
+        assert isinstance(extra, Outcome)
+        per_plan[extra.planId] += 1
+    await outcomes.unsubscribe()
+
+    assert set(per_plan.values()) == {1}, "exactly one outcome per plan"
+    for name, values in seen.items():
+        numbers = [int(v) for v in values]
+        assert numbers == sorted(numbers), f"{name} went backwards: {numbers}"
+        assert numbers[-1] == rounds - 1
+    counts = [a.metric("bosun_messages_consumed_total", kind="KubePlan") for a in actuators]
+    assert all(c > 0 for c in counts), counts
+    print(f"in order: {len(plans)} plans, {skipped} skipped as superseded, consumed per replica {counts}")

@@ -74,6 +74,7 @@ class Delivery:
     envelope: Envelope
     headers: dict[str, str]
     num_delivered: int
+    stream_sequence: int = 0
 
 
 Handler = Callable[[Message, Delivery], Awaitable[None]]
@@ -286,7 +287,10 @@ class Bus:
         batch: int = 64,
         max_deliver: int = 8,
         ack_wait: float = 30.0,
+        concurrency: int = 1,
     ) -> Consumer:
+        """A durable consumer. With `concurrency` > 1, messages on different subjects are
+        handled at the same time (up to that many); one subject's stay in order."""
         consumer = Consumer(
             bus=self,
             stream=stream,
@@ -296,6 +300,7 @@ class Bus:
             batch=batch,
             max_deliver=max_deliver,
             ack_wait=ack_wait,
+            concurrency=concurrency,
         )
         self._consumers.append(consumer)
         return consumer
@@ -325,6 +330,7 @@ class Consumer:
     batch: int
     max_deliver: int
     ack_wait: float
+    concurrency: int = 1
     _task: asyncio.Task[None] | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -375,8 +381,28 @@ class Consumer:
                 msgs = await sub.fetch(self.batch, timeout=1.0)
             except TimeoutError:
                 continue
-            for msg in msgs:
-                await self._process(msg)
+            if self.concurrency <= 1:
+                for msg in msgs:
+                    await self._process(msg)
+            else:
+                await self._process_concurrently(msgs)
+
+    async def _process_concurrently(self, msgs: list[Msg]) -> None:
+        by_subject: dict[str, list[Msg]] = {}
+        for msg in msgs:
+            by_subject.setdefault(msg.subject, []).append(msg)
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def in_order(group: list[Msg]) -> None:
+            async with slots:
+                for msg in group:
+                    await self._process(msg)
+
+        # Let every group finish (each acks its own messages) before a failure resubscribes.
+        results = await asyncio.gather(*(in_order(g) for g in by_subject.values()), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _process(self, msg: Msg) -> None:
         headers = dict(msg.headers or {})
@@ -393,7 +419,11 @@ class Consumer:
             span.set_attribute("messaging.destination.name", msg.subject)
             span.set_attribute("messaging.consumer.group.name", self.durable)
             delivery = Delivery(
-                subject=msg.subject, envelope=envelope, headers=headers, num_delivered=delivered
+                subject=msg.subject,
+                envelope=envelope,
+                headers=headers,
+                num_delivered=delivered,
+                stream_sequence=msg.metadata.sequence.stream if msg.metadata else 0,
             )
             try:
                 await self.handler(message, delivery)

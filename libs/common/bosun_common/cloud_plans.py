@@ -77,3 +77,5 @@ class CloudOutcome(Message):
     # Offerings the provider found unavailable while launching (zone, capacity type,
     # instance type), so planners can avoid them for a while.
     unavailableOfferings: list[tuple[str, str, str]] = Field(default_factory=list)
+    # Set when the plan was not executed: a newer plan for its key ran first.
+    skipped: str | None = None

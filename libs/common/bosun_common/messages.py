@@ -62,6 +62,8 @@ class Outcome(Message):
     ok: bool
     results: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None
+    # Set when the plan was not executed: a newer plan for its key ran first.
+    skipped: str | None = None
 
 
 class DeadLetter(Message):

@@ -28,7 +28,7 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
         publish=("plans.k8s.graph-planner.>", "$KV.watches.>", "$KV.members-graph-planner.>")
     ),
     "node-planner": Permissions(publish=("plans.k8s.node-planner.>", "plans.cloud.>", "$KV.leases.>")),
-    "k8s-actuator": Permissions(publish=("outcomes.k8s.>",)),
+    "k8s-actuator": Permissions(publish=("outcomes.k8s.>", "$KV.plan-fences.>")),
     "cloud-actuator": Permissions(
         publish=(
             "outcomes.cloud.>",
@@ -36,6 +36,7 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
             "$KV.catalog.>",
             "$KV.sim-instances.>",
             "$KV.leases.>",
+            "$KV.plan-fences.>",
         )
     ),
 }

@@ -91,10 +91,17 @@ LEASES = KVSpec(bucket="leases", ttl_seconds=10.0, description="leader leases")
 CATALOG = KVSpec(bucket="catalog", description="the instance-type catalog")
 SCHEMAS = KVSpec(bucket="schemas", description="resolved OpenAPI schemas")
 WATCHES = KVSpec(bucket="watches", description="kinds the informer watches beyond its core set")
+# Kept a week: far longer than a plan waits in PLANS (a few minutes of retries at most while
+# its actuator runs), so a plan older than its subject's fence is always recognised.
+PLAN_FENCES = KVSpec(
+    bucket="plan-fences",
+    ttl_seconds=7 * 24 * 3600,
+    description="per plan subject: the last stream sequence an actuator finished, and who runs one now",
+)
 
 DEFAULT_LAYOUT = BusLayout(
     streams=(STATE, CHANGES, PLANS, OUTCOMES, DEAD_LETTERS),
-    buckets=(LEASES, CATALOG, SCHEMAS, WATCHES),
+    buckets=(LEASES, CATALOG, SCHEMAS, WATCHES, PLAN_FENCES),
 )
 
 

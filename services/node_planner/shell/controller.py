@@ -115,6 +115,8 @@ class NodePlanner:
                 self.batcher.remove(str(((previous or {}).get("metadata") or {}).get("uid", "")))
 
     def on_cloud_outcome(self, outcome: CloudOutcome) -> None:
+        if outcome.skipped:  # a newer plan for the claim ran first; its outcome is the one that counts
+            return
         if outcome.op == "launch":
             if outcome.ok and outcome.instance is not None:
                 self.launches[outcome.key] = LaunchState(instance=outcome.instance)

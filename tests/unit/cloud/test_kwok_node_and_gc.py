@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from bosun_common.bus import Delivery, Reject, Retry
 from bosun_common.catalog import Catalog
@@ -13,6 +15,7 @@ from bosun_common.cloud_plans import CloudOutcome, CloudPlan, Instance, LaunchIn
 from bosun_common.codec import Envelope, Message
 from bosun_common.karpenter import NodeClaim
 from bosun_common.messages import Outcome
+from bosun_common.plan_fence import PlanFence
 from cloud_actuator.catalogs import builtin_catalog
 from cloud_actuator.gc import orphans
 from cloud_actuator.provider import (
@@ -212,16 +215,50 @@ class RecordingBus:
         self.published.append((subject, message, key, msg_id))
 
 
-def delivery(num_delivered: int) -> Delivery:
+class MemoryKV:
+    """Just what PlanFence uses of a KV bucket, in memory (revisions and compare-and-set)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[bytes, int]] = {}
+        self.revision = 0
+
+    async def get(self, key: str) -> SimpleNamespace:
+        if key not in self.entries:
+            raise KeyNotFoundError
+        value, revision = self.entries[key]
+        return SimpleNamespace(value=value, revision=revision)
+
+    async def create(self, key: str, value: bytes) -> int:
+        return await self.update(key, value, last=None)
+
+    async def update(self, key: str, value: bytes, last: int | None) -> int:
+        if (self.entries[key][1] if key in self.entries else None) != last:
+            raise KeyWrongLastSequenceError
+        self.revision += 1
+        self.entries[key] = (value, self.revision)
+        return self.revision
+
+
+def fence() -> PlanFence:
+    return PlanFence(MemoryKV(), "replica-a")  # type: ignore[arg-type]
+
+
+def delivery(num_delivered: int, sequence: int = 1) -> Delivery:
     envelope = Envelope(v=1, kind="CloudPlan", key="n5", time=dt.datetime(2027, 1, 1, tzinfo=dt.UTC), id="m1")
-    return Delivery(subject="plans.cloud.n5", envelope=envelope, headers={}, num_delivered=num_delivered)
+    return Delivery(
+        subject="plans.cloud.n5",
+        envelope=envelope,
+        headers={},
+        num_delivered=num_delivered,
+        stream_sequence=sequence,
+    )
 
 
 async def test_handler_retries_transient_errors_then_reports_them() -> None:
     provider = FakeProvider()
     provider.error = TransientError("RequestLimitExceeded")
     bus = RecordingBus()
-    handler = Handler(bus, provider, max_deliver=3)  # type: ignore[arg-type]
+    handler = Handler(bus, provider, fence(), max_deliver=3)  # type: ignore[arg-type]
     with pytest.raises(Retry):
         await handler(launch("n5"), delivery(1))
     assert bus.published == []
@@ -236,7 +273,7 @@ async def test_handler_reports_unexpected_errors_and_rejects_other_messages() ->
     provider = FakeProvider()
     provider.error = KeyError("boom")
     bus = RecordingBus()
-    handler = Handler(bus, provider, max_deliver=3)  # type: ignore[arg-type]
+    handler = Handler(bus, provider, fence(), max_deliver=3)  # type: ignore[arg-type]
     await handler(launch("n5"), delivery(1))
     outcome = bus.published[0][1]
     assert (
@@ -246,3 +283,18 @@ async def test_handler_reports_unexpected_errors_and_rejects_other_messages() ->
     )
     with pytest.raises(Reject, match="not Outcome"):
         await handler(Outcome(planKey="k", planId="p", actor="a", ok=True), delivery(1))
+
+
+async def test_handler_skips_a_plan_that_a_newer_one_overtook() -> None:
+    """A launch (sequence 1) that arrives after its claim's terminate (sequence 2) ran is not executed."""
+    provider = FakeProvider()
+    bus = RecordingBus()
+    handler = Handler(bus, provider, fence(), max_deliver=3)  # type: ignore[arg-type]
+    terminate = CloudPlan(key="n5", action=TerminateInstance(nodeClaim="n5", providerID="kwok://n5"))
+    await handler(terminate, delivery(1, sequence=2))
+    await handler(launch("n5"), delivery(1, sequence=1))
+    await handler(terminate, delivery(2, sequence=2))  # redelivered after it finished: nothing again
+    assert provider.instances == {}
+    [(_, terminated, _, _), (_, skipped, _, _)] = bus.published
+    assert isinstance(terminated, CloudOutcome) and terminated.ok and not terminated.skipped
+    assert isinstance(skipped, CloudOutcome) and skipped.op == "launch" and skipped.skipped == "superseded"

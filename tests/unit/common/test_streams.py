@@ -32,7 +32,13 @@ def test_layout_declares_the_design_streams_and_buckets() -> None:
     assert set(streams) == {"STATE", "CHANGES", "PLANS", "OUTCOMES", "DEADLETTER"}
     assert streams["STATE"].max_msgs_per_subject == 1  # compacted: last message per subject
     assert streams["PLANS"].retention == "workqueue"
-    assert {b.bucket for b in DEFAULT_LAYOUT.buckets} == {"leases", "catalog", "schemas", "watches"}
+    assert {b.bucket for b in DEFAULT_LAYOUT.buckets} == {
+        "leases",
+        "catalog",
+        "schemas",
+        "watches",
+        "plan-fences",
+    }
 
 
 def test_backoff_doubles_and_is_capped() -> None:
