@@ -43,6 +43,8 @@ CORE_KINDS: tuple[tuple[str, str], ...] = (
     ("kro.run/v1alpha1", "ResourceGraphDefinition"),
     ("karpenter.sh/v1", "NodePool"),
     ("karpenter.sh/v1", "NodeClaim"),
+    # The sim provider's node class: NodePools are NodeClassReady only while theirs exists.
+    ("karpenter.kwok.sh/v1alpha1", "KWOKNodeClass"),
 )
 
 

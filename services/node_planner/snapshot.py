@@ -21,6 +21,7 @@ from bosun_common.catalog import LABEL_INSTANCE_TYPE, Catalog, InstanceType, par
 from bosun_common.karpenter import TAINT_DISRUPTED, NodePool, parse_nodepool
 from node_planner.disruption.simulation import Cluster
 from node_planner.provisioning.scheduler import Scheduler, SchedulingResult
+from node_planner.readiness import NodeClassKey, NodeClassKind, NodeClassReadiness, node_class_readiness
 from node_planner.scheduling.objects import (
     Node,
     Pod,
@@ -37,6 +38,8 @@ from node_planner.scheduling.taints import Taint
 class Snapshot:
     nodepools: list[NodePool] = field(default_factory=list)
     invalid_nodepools: dict[str, str] = field(default_factory=dict)  # name -> why
+    # Valid NodePools whose node class is not ready: kept for disruption, never launched from.
+    unready_nodepools: dict[str, NodeClassReadiness] = field(default_factory=dict)
     pods: list[Pod] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
     daemon_pods: list[Pod] = field(default_factory=list)
@@ -56,6 +59,10 @@ class Snapshot:
             for p in self.pods
             if (not p.node_name or p.node_name in leaving) and not p.is_daemon() and not p.is_terminal()
         ]
+
+    @property
+    def launchable_nodepools(self) -> list[NodePool]:
+        return [p for p in self.nodepools if p.name not in self.unready_nodepools]
 
     @property
     def bound(self) -> list[Pod]:
@@ -140,11 +147,16 @@ def build_snapshot(
     daemonsets: Iterable[Mapping[str, Any]] = (),
     pdbs: Iterable[Mapping[str, Any]] = (),
     catalog: Catalog,
+    node_classes: Mapping[NodeClassKey, Mapping[str, Any]] | None = None,
+    kept_node_classes: tuple[NodeClassKind, ...] = (),
 ) -> Snapshot:
     snapshot = Snapshot(instance_types=list(catalog.instanceTypes))
     types = catalog.by_name()
     for document in nodepools:
         name = str((document.get("metadata") or {}).get("name", ""))
+        readiness = node_class_readiness(document, node_classes or {}, kept_node_classes)
+        if not readiness.ready:
+            snapshot.unready_nodepools[name] = readiness
         try:
             snapshot.nodepools.append(parse_nodepool(dict(document)))
         except ValidationError as exc:
@@ -182,7 +194,7 @@ def schedule_pods(
     spread counted only over the zones a pod can reach)."""
     pending = snapshot.pending if pods is None else pods
     scheduler = Scheduler(
-        snapshot.nodepools,
+        snapshot.launchable_nodepools,
         snapshot.instance_types,
         snapshot.daemon_pods,
         snapshot.nodes,
@@ -198,6 +210,7 @@ def schedule_pods(
 def cluster(snapshot: Snapshot) -> Cluster:
     return Cluster(
         nodepools=snapshot.nodepools,
+        unready_nodepools=frozenset(snapshot.unready_nodepools),
         nodes=snapshot.nodes,
         pods=snapshot.pods,
         catalog=snapshot.instance_types,

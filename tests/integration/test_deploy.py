@@ -354,6 +354,7 @@ CAN_I: list[tuple[str, str, str, str | None, bool]] = [
             "resourcegraphdefinitions.kro.run",
             "nodepools.karpenter.sh",
             "nodeclaims.karpenter.sh",
+            "kwoknodeclasses.karpenter.kwok.sh",
             "deployments.apps",
             "configmaps",
             "deploychecks.kro.run",  # an RGD-generated kind (GENERATED_CRD)

@@ -35,6 +35,7 @@ class Cluster:
     provider_drift: dict[str, str] = field(
         default_factory=dict
     )  # node -> why the cloud provider says it drifted
+    unready_nodepools: frozenset[str] = frozenset()  # replacements never launch from these
 
 
 @dataclass
@@ -76,7 +77,7 @@ def simulate(cluster: Cluster, candidates: Sequence[Candidate]) -> tuple[list[Ne
                 pool_usage[name] = pool_usage.get(name, 0) + value
             pool_usage["nodes"] = pool_usage.get("nodes", 0) + 1000
     scheduler = Scheduler(
-        cluster.nodepools,
+        [p for p in cluster.nodepools if p.name not in cluster.unready_nodepools],
         cluster.catalog,
         cluster.daemon_pods,
         nodes,

@@ -35,6 +35,7 @@ from node_planner.lifecycle.conditions import is_true, set_condition
 from node_planner.lifecycle.termination import disrupted_taints
 from node_planner.provisioning.batcher import Batcher
 from node_planner.provisioning.claims import NewNodeClaim
+from node_planner.readiness import NodeClassReadiness, node_class_kind
 from node_planner.scheduling.objects import parse_pod
 from node_planner.snapshot import Snapshot, build_snapshot, cluster, schedule_pods
 
@@ -52,6 +53,19 @@ DISRUPTION_INTERVAL = 10.0
 STATUS_INTERVAL = 2.0  # NodePool status needs no faster refresh than this
 RESEND_SECONDS = 10.0
 ICE_SECONDS = 180.0
+
+
+def what_provisioning_reads(obj: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    """The parts of a NodePool or node class that can change where pods fit (not its status counts)."""
+    if obj is None:
+        return None
+    status = obj.get("status") or {}
+    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+    return (
+        obj.get("spec"),
+        (obj.get("metadata") or {}).get("deletionTimestamp"),
+        [c.get("status") for c in ready],
+    )
 
 
 @dataclass
@@ -91,6 +105,7 @@ class NodePlanner:
     last_disruption: float = 0.0
     last_status: float = 0.0
     decisions: list[str] = field(default_factory=list)  # explanations, newest last (bounded)
+    node_class_kinds: tuple[tuple[str, str], ...] = ()  # (apiVersion, kind) the provider keeps as objects
 
     # -- inputs -------------------------------------------------------------------
 
@@ -113,6 +128,16 @@ class NodePlanner:
                     log.warning("pod %s cannot be parsed: %s", name, exc)
             else:
                 self.batcher.remove(str(((previous or {}).get("metadata") or {}).get("uid", "")))
+        if (kind == NODEPOOL or kind in self.node_class_kinds) and what_provisioning_reads(
+            obj
+        ) != what_provisioning_reads(previous):
+            # Pods left pending may fit now (a NodePool appeared or changed, its node class
+            # became ready): they get no event of their own, so batch them again.
+            for pod_name, pod in self.objects.get(POD, {}).items():
+                try:
+                    self.batcher.add(parse_pod(pod))
+                except ValueError as exc:
+                    log.warning("pod %s cannot be parsed: %s", pod_name, exc)
 
     def on_cloud_outcome(self, outcome: CloudOutcome) -> None:
         if outcome.skipped:  # a newer plan for the claim ran first; its outcome is the one that counts
@@ -164,6 +189,12 @@ class NodePlanner:
             daemonsets=self.of_kind(DAEMONSET),
             pdbs=self.of_kind(PDB),
             catalog=catalog,
+            node_classes={
+                (*node_class_kind(*kind), name): document
+                for kind in self.node_class_kinds
+                for name, document in self.objects.get(kind, {}).items()
+            },
+            kept_node_classes=tuple(node_class_kind(*kind) for kind in self.node_class_kinds),
         )
 
     # -- one pass ------------------------------------------------------------------------
@@ -376,8 +407,15 @@ class NodePlanner:
                 now,
                 generation,
             )
+            node_class = snapshot.unready_nodepools.get(name, NodeClassReadiness(True))
             conditions = set_condition(
-                conditions, "NodeClassReady", True, "NodeClassReady", "", now, generation
+                conditions,
+                "NodeClassReady",
+                node_class.ready,
+                node_class.reason,
+                node_class.message,
+                now,
+                generation,
             )
             invalid = invalid_budgets(pools.get(name), self.clock())
             conditions = set_condition(
@@ -389,12 +427,13 @@ class NodePlanner:
                 now,
                 generation,
             )
+            ready = error is None and node_class.ready
             conditions = set_condition(
                 conditions,
                 "Ready",
-                error is None,
-                "Ready" if error is None else "NotReady",
-                error or "",
+                ready,
+                "Ready" if ready else "NotReady",
+                error or ("" if node_class.ready else f"NodeClassReady=False: {node_class.message}"),
                 now,
                 generation,
             )

@@ -1,6 +1,7 @@
 """The node-planner service: one leader (a KV lease) plans; standbys keep their view warm.
 
-It follows STATE for Pods, Nodes, NodeClaims, NodePools, DaemonSets and PDBs,
+It follows STATE for Pods, Nodes, NodeClaims, NodePools, DaemonSets, PDBs and the
+provider's node classes (`KWOKNodeClass` for sim),
 reads the catalog the cloud-actuator publishes (KV `catalog`, key = provider),
 consumes cloud outcomes, and every tick runs the controller and publishes its
 plans: Kubernetes plans to the k8s-actuator, cloud plans to the cloud-actuator.
@@ -27,6 +28,7 @@ from bosun_common.service import ServiceContext, run_service
 from bosun_common.state import Kind, StateFollower
 from bosun_common.streams import CATALOG, cloud_plan_subject, k8s_plan_subject
 from node_planner.disruption.engine import DisruptionOptions
+from node_planner.readiness import PROVIDER_NODE_CLASSES
 from node_planner.shell.controller import KINDS, NAME, NodePlanner
 
 log = logging.getLogger("bosun.node_planner")
@@ -53,13 +55,14 @@ async def body(ctx: ServiceContext) -> None:
         min_price_improvement_percent=float(os.environ.get("BOSUN_MIN_PRICE_IMPROVEMENT_PERCENT", "0")),
         spot_to_spot=os.environ.get("BOSUN_SPOT_TO_SPOT", "false").lower() == "true",
     )
-    planner = NodePlanner(options=options)
+    provider = os.environ.get("BOSUN_CLOUD_PROVIDER", "sim")
+    planner = NodePlanner(options=options, node_class_kinds=PROVIDER_NODE_CLASSES.get(provider, ()))
 
     def on_change(kind: Kind, name: str, obj: dict[str, object] | None, trace: otel_context.Context) -> None:
         planner.on_change(kind, name, obj)
 
     follower = StateFollower(ctx.bus, on_change)
-    for kind in KINDS:
+    for kind in (*KINDS, *planner.node_class_kinds):
         await follower.follow(kind)
 
     async def on_outcome(msg: Msg) -> None:
@@ -75,9 +78,7 @@ async def body(ctx: ServiceContext) -> None:
         ordered_consumer=True,
         deliver_policy=js_api.DeliverPolicy.NEW,
     )
-    catalog_task = asyncio.create_task(
-        follow_catalog(ctx, planner, os.environ.get("BOSUN_CLOUD_PROVIDER", "sim"))
-    )
+    catalog_task = asyncio.create_task(follow_catalog(ctx, planner, provider))
     lease = await ctx.lease(NAME)
     keeper = asyncio.create_task(lease.keep(ctx.stop))
     ctx.ready.set()
@@ -90,7 +91,7 @@ async def body(ctx: ServiceContext) -> None:
                 log.info("leading: %s", ctx.settings.replica_id)
                 planner.sent.clear()  # re-evaluate everything a previous leader may have left
             was_leader = leader
-            if not leader or not all(follower.synced(k) for k in KINDS):
+            if not leader or not all(follower.synced(k) for k in (*KINDS, *planner.node_class_kinds)):
                 continue
             if not ctx.bus.nc.is_connected:
                 continue

@@ -3,6 +3,7 @@ and nothing crashes: the planners keep serving good objects."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -79,3 +80,70 @@ async def test_a_hostile_rgd_is_refused_and_the_planner_stays_responsive(
         lambda: graph_accepted(kube, f"after-{unique}"), what="a good RGD after the hostile one"
     )
     assert accepted["status"] == "True" and planner.proc.alive()
+
+
+async def nodeclaims_of(kube: KubeClient, pool: str) -> list[dict[str, Any]]:
+    claims, _ = await kube.list(
+        "karpenter.sh/v1", "NodeClaim", label_selector=f"karpenter.sh/nodepool={pool}"
+    )
+    return claims
+
+
+async def test_a_nodepool_without_its_node_class_is_not_ready_and_launches_nothing(
+    kube: KubeClient, crds: list[str], services: Callable[..., ServiceProcess], unique: str
+) -> None:
+    """As Karpenter's nodepool.readiness: NodeClassReady=False (NodeClassNotFound) and no NodeClaim for
+    a pod only it could take; once the KWOKNodeClass exists, the pool is Ready and the pod gets a node."""
+    for name in ("informer", "node_planner", "k8s_actuator", "cloud_actuator"):
+        services(name)
+    name = f"orphan-{unique}"
+    orphan = nodepool(name, name)
+    orphan["spec"]["template"]["spec"]["nodeClassRef"]["name"] = name
+    await kube.apply(orphan, field_manager="kubectl")
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "nodeSelector": {"team": name},
+            "containers": [{"name": "c", "image": "nginx", "resources": {"requests": {"cpu": "100m"}}}],
+            "terminationGracePeriodSeconds": 0,
+        },
+    }
+    await kube.apply(pod, field_manager="kubectl")
+    try:
+
+        async def not_ready() -> bool:
+            return (await conditions(kube, name)).get("NodeClassReady", {}).get("status") == "False"
+
+        await until(not_ready, what="NodeClassReady=False")
+        found = await conditions(kube, name)
+        assert found["NodeClassReady"]["reason"] == "NodeClassNotFound"
+        assert found["NodeClassReady"]["message"] == "NodeClass not found on cluster"
+        assert found["Ready"]["status"] == "False"
+        assert found["ValidationSucceeded"]["status"] == "True"
+        await asyncio.sleep(3)  # a batch window and more: the pod is pending, and nothing launches
+        assert await nodeclaims_of(kube, name) == []
+
+        node_class = {**NODECLASS, "metadata": {"name": name}}
+        await kube.apply(node_class, field_manager="kubectl")
+
+        async def ready() -> bool:
+            return (await conditions(kube, name)).get("Ready", {}).get("status") == "True"
+
+        await until(ready, what="Ready once the node class exists")
+        assert (await conditions(kube, name))["NodeClassReady"]["status"] == "True"
+
+        async def launched() -> bool:
+            return bool(await nodeclaims_of(kube, name))
+
+        await until(launched, what="a NodeClaim for the pod")
+    finally:
+        await kube.delete("v1", "Pod", name, "default")
+
+        async def cleaned() -> bool:  # emptiness removes the node (consolidateAfter: 0s)
+            return not await nodeclaims_of(kube, name)
+
+        await until(cleaned, what="the empty node removed")
+        await kube.delete("karpenter.sh/v1", "NodePool", name)
+        await kube.delete("karpenter.kwok.sh/v1alpha1", "KWOKNodeClass", name)
