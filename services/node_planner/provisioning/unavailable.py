@@ -27,6 +27,12 @@ class UnavailableOfferings:
     def mark(self, instance_type: str, zone: str, capacity_type: str) -> None:
         self._until[(instance_type, zone, capacity_type)] = self.clock() + self.ttl_seconds
 
+    def any(self) -> bool:
+        """Whether any offering is still out (expired ones are dropped)."""
+        now = self.clock()
+        self._until = {k: v for k, v in self._until.items() if v > now}
+        return bool(self._until)
+
     def is_unavailable(self, instance_type: str, zone: str, capacity_type: str) -> bool:
         until = self._until.get((instance_type, zone, capacity_type))
         if until is None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bosun_common.catalog import Catalog, InstanceType, format_resource_list
+from bosun_common.catalog import Catalog, format_resource_list
 from bosun_common.cloud_plans import CloudOutcome, CloudPlan, LaunchInstance, TerminateInstance
 from bosun_common.karpenter import FINALIZER_TERMINATION, NodePool, parse_nodeclaim
 from bosun_common.kube_plans import (
@@ -30,11 +30,14 @@ from bosun_common.kube_plans import (
 )
 from node_planner.disruption.candidates import budget_active
 from node_planner.disruption.engine import DisruptionOptions, disrupt, expiration
+from node_planner.disruption.simulation import Command
+from node_planner.disruption.validation import VALIDATION_DELAY_SECONDS, revalidate
 from node_planner.lifecycle import LaunchState, nodeclaim_manifest, nodeclaim_name, progress, terminate
 from node_planner.lifecycle.conditions import is_true, set_condition
 from node_planner.lifecycle.termination import disrupted_taints
 from node_planner.provisioning.batcher import Batcher
 from node_planner.provisioning.claims import NewNodeClaim
+from node_planner.provisioning.unavailable import UnavailableOfferings
 from node_planner.readiness import NodeClassReadiness, node_class_kind
 from node_planner.scheduling.objects import parse_pod
 from node_planner.snapshot import Snapshot, build_snapshot, cluster, schedule_pods
@@ -52,7 +55,8 @@ KINDS = (POD, NODE, NODECLAIM, NODEPOOL, DAEMONSET, PDB)
 DISRUPTION_INTERVAL = 10.0
 STATUS_INTERVAL = 2.0  # NodePool status needs no faster refresh than this
 RESEND_SECONDS = 10.0
-ICE_SECONDS = 180.0
+# Emptiness and consolidation wait and re-validate; drift and expiration act at once.
+VALIDATED_REASONS = frozenset({"Empty", "Underutilized"})
 
 
 def what_provisioning_reads(obj: dict[str, Any] | None) -> tuple[Any, ...] | None:
@@ -66,6 +70,18 @@ def what_provisioning_reads(obj: dict[str, Any] | None) -> tuple[Any, ...] | Non
         (obj.get("metadata") or {}).get("deletionTimestamp"),
         [c.get("status") for c in ready],
     )
+
+
+def claim_names(command: Command) -> list[str]:
+    return [c.node.nodeclaim or c.name for c in command.candidates]
+
+
+@dataclass
+class PendingCommand:
+    """A consolidation waiting out its validation delay."""
+
+    command: Command
+    since: float
 
 
 @dataclass
@@ -95,17 +111,19 @@ class NodePlanner:
     batcher: Batcher = field(default_factory=Batcher)
     launches: dict[str, LaunchState] = field(default_factory=dict)
     terminated: set[str] = field(default_factory=set)
-    unavailable: dict[tuple[str, str, str], float] = field(
-        default_factory=dict
-    )  # (type, zone, capacity) -> until
+    unavailable: UnavailableOfferings = field(init=False)  # offerings that just failed to launch
     created: dict[str, dict[str, Any]] = field(default_factory=dict)  # claims published, not yet observed
     orchestrations: list[Orchestration] = field(default_factory=list)
+    validating: list[PendingCommand] = field(default_factory=list)
     last_pod_event: dict[str, dt.datetime] = field(default_factory=dict)
     sent: dict[str, tuple[str, float]] = field(default_factory=dict)
     last_disruption: float = 0.0
     last_status: float = 0.0
     decisions: list[str] = field(default_factory=list)  # explanations, newest last (bounded)
     node_class_kinds: tuple[tuple[str, str], ...] = ()  # (apiVersion, kind) the provider keeps as objects
+
+    def __post_init__(self) -> None:
+        self.unavailable = UnavailableOfferings(clock=self.monotonic)
 
     # -- inputs -------------------------------------------------------------------
 
@@ -147,9 +165,8 @@ class NodePlanner:
                 self.launches[outcome.key] = LaunchState(instance=outcome.instance)
             elif not outcome.ok:
                 self.launches[outcome.key] = LaunchState(error=f"{outcome.reason}: {outcome.message}")
-            until = self.monotonic() + ICE_SECONDS
             for zone, capacity_type, instance_type in outcome.unavailableOfferings:
-                self.unavailable[(instance_type, zone, capacity_type)] = until
+                self.unavailable.mark(instance_type, zone, capacity_type)
         elif outcome.op == "terminate" and outcome.ok:
             self.terminated.add(outcome.key)
 
@@ -163,20 +180,11 @@ class NodePlanner:
         """The catalog with offerings that recently failed to launch marked unavailable."""
         if self.catalog is None:
             return None
-        now = self.monotonic()
-        self.unavailable = {k: v for k, v in self.unavailable.items() if v > now}
-        if not self.unavailable:
+        if not self.unavailable.any():
             return self.catalog
-        types: list[InstanceType] = []
-        for it in self.catalog.instanceTypes:
-            offerings = tuple(
-                o.model_copy(update={"available": False})
-                if (it.name, o.zone, o.capacityType) in self.unavailable
-                else o
-                for o in it.offerings
-            )
-            types.append(it.model_copy(update={"offerings": offerings}))
-        return Catalog(name=self.catalog.name, instanceTypes=types)
+        return Catalog(
+            name=self.catalog.name, instanceTypes=self.unavailable.apply(self.catalog.instanceTypes)
+        )
 
     def snapshot(self, catalog: Catalog) -> Snapshot:
         return build_snapshot(
@@ -218,6 +226,8 @@ class NodePlanner:
             self.provision(current(), plans, batch_id)
             snapshot = None  # the claims just opened count as in flight from here on
         self.lifecycle(plans)
+        if self.validation_due():
+            self.validate(current(), plans)
         if self.monotonic() - self.last_disruption >= DISRUPTION_INTERVAL:
             self.last_disruption = self.monotonic()
             self.disruption(current(), plans)
@@ -340,27 +350,65 @@ class NodePlanner:
         state = cluster(snapshot)
         now = self.clock()
         busy = {name for o in self.orchestrations for name in (*o.candidates, *o.replacements)}
+        busy |= {name for pending in self.validating for name in claim_names(pending.command)}
         commands = expiration(state, now)
         if not commands:
             commands = disrupt(state, snapshot.pdbs, now, self.options, self.last_pod_event).commands
         for command in commands:
-            candidates = [c.node.nodeclaim or c.name for c in command.candidates]
+            candidates = claim_names(command)
             if any(c in busy for c in candidates):
                 continue
-            self.explain(
-                f"{command.method}: {command.decision} {', '.join(candidates)} ({command.reason}): {command.explanation}"
-            )
-            for candidate in command.candidates:
-                node = self.objects.get(NODE, {}).get(candidate.node.name)
-                taints = disrupted_taints(node) if node is not None else None
-                if node is not None and taints is not None:
-                    patch = PatchObject(ref=_node_ref(node), patch={"spec": {"taints": taints}})
-                    self.kube(plans, f"disrupt/{candidate.name}", [patch])
-            batch = f"{command.method}-{int(self.monotonic())}"
-            replacements = [self.create_claim(r, snapshot, plans, batch) for r in command.replacements]
-            self.orchestrations.append(
-                Orchestration(command.method, command.reason, candidates, replacements, self.monotonic())
-            )
+            busy.update(candidates)
+            if command.reason in VALIDATED_REASONS:
+                # Karpenter waits before acting on a consolidation and checks it again, so a
+                # decision taken on a passing state (pods about to land) is dropped.
+                self.validating.append(PendingCommand(command, self.monotonic()))
+                self.explain(
+                    f"{command.method}: would {command.decision} {', '.join(candidates)} ({command.reason}); "
+                    f"validating for {VALIDATION_DELAY_SECONDS:.0f} s"
+                )
+                continue
+            self.execute(command, snapshot, plans)
+
+    def validation_due(self) -> bool:
+        return any(self.monotonic() - p.since >= VALIDATION_DELAY_SECONDS for p in self.validating)
+
+    def validate(self, snapshot: Snapshot, plans: Plans) -> None:
+        """Run the commands whose wait is over and that still hold; drop the others, saying why."""
+        state = cluster(snapshot)
+        still: list[PendingCommand] = []
+        for pending in self.validating:
+            if self.monotonic() - pending.since < VALIDATION_DELAY_SECONDS:
+                still.append(pending)
+                continue
+            command = pending.command
+            why = revalidate(command, state, snapshot.pdbs, self.clock(), self.options)
+            if why is not None:
+                self.explain(
+                    f"{command.method}: {command.decision} {', '.join(claim_names(command))} abandoned "
+                    f"after validation: {why}"
+                )
+                continue
+            self.execute(command, snapshot, plans)
+        self.validating = still
+
+    def execute(self, command: Command, snapshot: Snapshot, plans: Plans) -> None:
+        """Taint the candidates and launch the replacements; `orchestrate` deletes the candidates."""
+        candidates = claim_names(command)
+        self.explain(
+            f"{command.method}: {command.decision} {', '.join(candidates)} ({command.reason}): {command.explanation}"
+        )
+        for candidate in command.candidates:
+            node = self.objects.get(NODE, {}).get(candidate.node.name)
+            taints = disrupted_taints(node) if node is not None else None
+            if node is not None and taints is not None:
+                patch = PatchObject(ref=_node_ref(node), patch={"spec": {"taints": taints}})
+                self.kube(plans, f"disrupt/{candidate.name}", [patch])
+        batch = f"{command.method}-{int(self.monotonic())}"
+        replacements = [self.create_claim(r, snapshot, plans, batch) for r in command.replacements]
+        self.orchestrations.append(
+            Orchestration(command.method, command.reason, candidates, replacements, self.monotonic())
+        )
 
     def orchestrate(self, plans: Plans) -> None:
         claims = self.objects.get(NODECLAIM, {})

@@ -517,9 +517,11 @@ def test_insufficient_capacity_marks_offerings_unavailable_for_a_while() -> None
     cache = UnavailableOfferings(clock=lambda: now[0])
     cache.mark("arm-medium", "zone-a", "on-demand")
     cache.mark("small", "zone-a", "on-demand")
+    assert cache.any()
     result = solve([pod("p", nodeSelector={ZONE: "zone-a"})], types=cache.apply(ladder()))
     assert launches(result) == [("medium", "zone-a")]
     now[0] = 181.0
+    assert not cache.any()
     assert launches(solve([pod("p", nodeSelector={ZONE: "zone-a"})], types=cache.apply(ladder()))) == [
         ("small", "zone-a")
     ]
