@@ -198,25 +198,23 @@ class Handler:
     async def __call__(self, message: Message, delivery: Delivery) -> None:
         if not isinstance(message, CloudPlan):
             raise Reject(f"the cloud-actuator takes CloudPlan messages, not {message.KIND}")
-        async with self.fence.hold(delivery.subject, delivery.stream_sequence) as turn:
-            if turn.verdict == "done":  # a redelivery of a plan finished (and reported) already
-                return
-            if turn.verdict == "superseded":
-                outcome = CloudOutcome(
-                    key=message.key,
-                    op=message.action.op,
-                    ok=False,
-                    message="not executed: a newer plan for this claim ran first",
-                    skipped="superseded",
-                )
-            else:
-                outcome = await self.execute(message, delivery)
-            await self.bus.publish(
+        await self.fence.run_in_turn(
+            delivery,
+            execute=lambda: self.execute(message, delivery),
+            superseded=lambda: CloudOutcome(
+                key=message.key,
+                op=message.action.op,
+                ok=False,
+                message="not executed: a newer plan for this claim ran first",
+                skipped="superseded",
+            ),
+            report=lambda outcome: self.bus.publish(
                 cloud_outcome_subject(message.key),
                 outcome,
                 key=message.key,
                 msg_id=f"{delivery.envelope.id}.outcome",
-            )
+            ),
+        )
 
     async def execute(self, message: CloudPlan, delivery: Delivery) -> CloudOutcome:
         try:

@@ -45,25 +45,23 @@ async def body(ctx: ServiceContext) -> None:
         if not isinstance(message, KubePlanMessage):
             raise Reject(f"the k8s-actuator executes KubePlan messages, not {message.KIND}")
         plan = message.plan
-        async with fence.hold(delivery.subject, delivery.stream_sequence) as turn:
-            if turn.verdict == "done":  # a redelivery of a plan finished (and reported) already
-                return
-            if turn.verdict == "superseded":
-                outcome = Outcome(
-                    planKey=plan.key,
-                    planId=delivery.envelope.id,
-                    actor=NAME,
-                    ok=True,
-                    skipped=f"superseded: a newer plan for {plan.key} ran first",
-                )
-            else:
-                outcome = await execute(plan, delivery)
-            await ctx.bus.publish(
+        await fence.run_in_turn(
+            delivery,
+            execute=lambda: execute(plan, delivery),
+            superseded=lambda: Outcome(
+                planKey=plan.key,
+                planId=delivery.envelope.id,
+                actor=NAME,
+                ok=True,
+                skipped=f"superseded: a newer plan for {plan.key} ran first",
+            ),
+            report=lambda outcome: ctx.bus.publish(
                 k8s_outcome_subject(plan.planner, plan.key),
                 outcome,
                 key=plan.key,
                 msg_id=f"outcome:{delivery.envelope.id}:{delivery.num_delivered}",
-            )
+            ),
+        )
 
     async def execute(plan: KubePlan, delivery: Delivery) -> Outcome:
         results = await execute_plan(kube, plan)

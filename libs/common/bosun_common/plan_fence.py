@@ -23,18 +23,19 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, TypeVar
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from bosun_common.bus import Retry
+from bosun_common.bus import Delivery, Retry
 
 log = logging.getLogger("bosun.plan_fence")
 
 Verdict = Literal["run", "wait", "superseded", "done"]
+Outcome = TypeVar("Outcome")
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,21 @@ class PlanFence:
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
             await self._release(key, sequence if finished else None)
+
+    async def run_in_turn(
+        self,
+        delivery: Delivery,
+        execute: Callable[[], Awaitable[Outcome]],
+        superseded: Callable[[], Outcome],
+        report: Callable[[Outcome], Awaitable[object]],
+    ) -> None:
+        """An actuator's handling of one plan: execute it in its turn and report the outcome, or
+        report it superseded without executing it; a redelivery of a finished plan does nothing.
+        The plan counts as finished only once its outcome is reported."""
+        async with self.hold(delivery.subject, delivery.stream_sequence) as turn:
+            if turn.verdict == "done":
+                return
+            await report(superseded() if turn.verdict == "superseded" else await execute())
 
     async def _renew(self, key: str, held: FenceState, revision: int) -> None:
         while True:
