@@ -36,6 +36,7 @@ log = logging.getLogger("bosun.plan_fence")
 
 Verdict = Literal["run", "wait", "superseded", "done"]
 Outcome = TypeVar("Outcome")
+RELEASE_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,8 @@ class PlanFence:
 
         Yields a `Turn`. When its verdict is `run`, leaving the block normally marks the
         plan finished; leaving it with an exception (a `Retry`) releases the turn and
-        leaves the plan to run again. A key held elsewhere for longer than `max_wait`
-        raises `Retry`.
+        leaves the plan to run again. A key held elsewhere, or whose entry keeps
+        changing under compare-and-set, for longer than `max_wait` raises `Retry`.
         """
         if sequence < 1:
             raise ValueError(f"{subject}: a plan's stream sequence starts at 1, got {sequence}")
@@ -132,15 +133,15 @@ class PlanFence:
             if verdict in ("superseded", "done"):
                 yield Turn(verdict, state.done)
                 return
-            if verdict == "wait":
-                if self.clock() > deadline:
-                    raise Retry(f"{subject} is being executed by {state.holder}", delay=1.0)
-                await asyncio.sleep(self.poll)
-                continue
-            held = replace(state, holder=self.replica, until=self.clock() + self.hold_seconds)
-            revision = await self._write(key, held, revision)
-            if revision is not None:
-                break
+            if verdict == "run":
+                held = replace(state, holder=self.replica, until=self.clock() + self.hold_seconds)
+                revision = await self._write(key, held, revision)
+                if revision is not None:
+                    break
+            if self.clock() > deadline:
+                holder = f"being executed by {state.holder}" if verdict == "wait" else "contended"
+                raise Retry(f"{subject} is {holder}", delay=1.0)
+            await asyncio.sleep(self.poll)
         renewing = asyncio.create_task(self._renew(key, held, revision))
         finished = False
         try:
@@ -171,7 +172,11 @@ class PlanFence:
         while True:
             await asyncio.sleep(self.hold_seconds / 3)
             held = replace(held, until=self.clock() + self.hold_seconds)
-            renewed = await self._write(key, held, revision)
+            try:
+                renewed = await self._write(key, held, revision)
+            except Exception as exc:  # the bus is briefly away: the hold may lapse, nothing worse
+                log.warning("could not renew the fence on %s: %s", key, exc)
+                continue
             if renewed is None:
                 log.warning("lost the fence on %s while executing; another replica may run it", key)
                 return
@@ -179,9 +184,12 @@ class PlanFence:
 
     async def _release(self, key: str, finished: int | None) -> None:
         """Clear our hold; record `finished` as done (never lowering it)."""
-        while True:
+        for _ in range(RELEASE_ATTEMPTS):
             state, revision = await self._read(key)
             done = max(state.done, finished or 0)
             holder, until = ("", 0.0) if state.holder in ("", self.replica) else (state.holder, state.until)
             if await self._write(key, FenceState(done, holder, until), revision) is not None:
                 return
+            await asyncio.sleep(self.poll)
+        # The hold lapses by itself; an unrecorded finish only lets a redelivery run again.
+        log.warning("could not release the fence on %s after %d attempts", key, RELEASE_ATTEMPTS)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from types import SimpleNamespace
 
-from bosun_common.plan_fence import FenceState, decide, fence_key
+import pytest
+from nats.js.errors import KeyWrongLastSequenceError
+
+from bosun_common.bus import Retry
+from bosun_common.plan_fence import RELEASE_ATTEMPTS, FenceState, PlanFence, decide, fence_key
 
 
 @pytest.mark.parametrize(
@@ -41,3 +45,36 @@ def test_fence_keys_are_valid_kv_keys_and_distinct() -> None:
     assert all(
         k and set(k) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") for k in keys
     )
+
+
+class EverChangingKV:
+    """A bucket whose entry changes under every compare-and-set (the worst contention)."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    async def get(self, key: str) -> SimpleNamespace:
+        return SimpleNamespace(value=FenceState(done=1).encode(), revision=7)
+
+    async def update(self, key: str, value: bytes, last: int | None) -> int:
+        self.writes += 1
+        raise KeyWrongLastSequenceError
+
+    async def create(self, key: str, value: bytes) -> int:
+        return await self.update(key, value, last=None)
+
+
+async def test_a_turn_that_cannot_be_taken_is_retried_later_instead_of_spinning() -> None:
+    kv = EverChangingKV()
+    fence = PlanFence(kv, "a", max_wait=0.2, poll=0.01)  # type: ignore[arg-type]
+    with pytest.raises(Retry, match="contended"):
+        async with fence.hold("plans.cloud.c1", 2):
+            pass
+    assert kv.writes > 1
+
+
+async def test_a_release_that_cannot_be_written_gives_up() -> None:
+    kv = EverChangingKV()
+    fence = PlanFence(kv, "a", poll=0.0)  # type: ignore[arg-type]
+    await fence._release(fence_key("plans.cloud.c1"), 2)  # returns: the hold lapses by itself
+    assert kv.writes == RELEASE_ATTEMPTS
