@@ -14,21 +14,29 @@ NODE_CLASS = {"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": "de
 def nodepool(
     name: str = "default", requirements: list[dict[str, Any]] | None = None, **spec: Any
 ) -> NodePool:
-    template_spec: dict[str, Any] = {"nodeClassRef": NODE_CLASS, "requirements": requirements or []}
+    return parse_nodepool(nodepool_manifest(name, requirements, **spec))
+
+
+def nodepool_manifest(
+    name: str = "default",
+    requirements: list[dict[str, Any]] | None = None,
+    node_class: dict[str, str] = NODE_CLASS,
+    **spec: Any,
+) -> dict[str, Any]:
+    """The NodePool as a user applies it; `spec` keys other than the template's go to `spec`."""
+    template_spec: dict[str, Any] = {"nodeClassRef": node_class, "requirements": requirements or []}
     for key in ("taints", "startupTaints", "expireAfter"):
         if key in spec:
             template_spec[key] = spec.pop(key)
     template: dict[str, Any] = {"spec": template_spec}
     if "labels" in spec:
         template["metadata"] = {"labels": spec.pop("labels")}
-    return parse_nodepool(
-        {
-            "apiVersion": "karpenter.sh/v1",
-            "kind": "NodePool",
-            "metadata": {"name": name},
-            "spec": {"template": template, **spec},
-        }
-    )
+    return {
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodePool",
+        "metadata": {"name": name},
+        "spec": {"template": template, **spec},
+    }
 
 
 def pod(

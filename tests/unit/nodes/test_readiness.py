@@ -9,18 +9,13 @@ import pytest
 from bosun_common.catalog import Catalog
 from node_planner.readiness import NodeClassReadiness, node_class_kind, node_class_readiness
 from node_planner.snapshot import build_snapshot, schedule_pods
-from tests.unit.nodes.builders import ladder
+from tests.unit.nodes.builders import ladder, nodepool_manifest
 
 KWOK = ("karpenter.kwok.sh", "KWOKNodeClass")
 
 
 def pool(name: str, node_class: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "karpenter.sh/v1",
-        "kind": "NodePool",
-        "metadata": {"name": name},
-        "spec": {"template": {"spec": {"nodeClassRef": node_class, "requirements": []}}},
-    }
+    return nodepool_manifest(name, node_class=node_class)
 
 
 def kwok_class(name: str, **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from bosun_common.catalog import Catalog
 from node_planner.shell.controller import NODE, NODEPOOL, POD, NodePlanner, Plans
-from tests.unit.nodes.builders import ladder
+from tests.unit.nodes.builders import ladder, nodepool_manifest
 
 NOW = dt.datetime(2027, 1, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -29,24 +29,9 @@ def empty_node_planner() -> tuple[NodePlanner, Ticks]:
     planner.on_change(
         NODEPOOL,
         "default",
-        {
-            "apiVersion": "karpenter.sh/v1",
-            "kind": "NodePool",
-            "metadata": {"name": "default"},
-            "spec": {
-                "template": {
-                    "spec": {
-                        "nodeClassRef": {
-                            "group": "karpenter.kwok.sh",
-                            "kind": "KWOKNodeClass",
-                            "name": "default",
-                        },
-                        "requirements": [],
-                    }
-                },
-                "disruption": {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "0s"},
-            },
-        },
+        nodepool_manifest(
+            disruption={"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "0s"}
+        ),
     )
     planner.on_change(
         NODE,
