@@ -96,9 +96,12 @@ async def test_a_change_is_one_trace_across_three_services(
     async def one_trace_through_all() -> list[tuple[str, str]] | None:
         for spans in sink.traces.values():
             names = {service for service, _ in spans}
-            if {"informer", "graph-planner", "k8s-actuator"} <= names and any(
-                name == "plan instance" for _, name in spans
-            ):
+            # Spans are exported as each one ends: the actuator's publish (a child) can arrive
+            # before the process span that encloses it, so wait for the enclosing ones too.
+            if {"informer", "graph-planner", "k8s-actuator"} <= names and {
+                "plan instance",
+                "process KubePlan",
+            } <= {name for _, name in spans}:
                 return spans
         return None
 
